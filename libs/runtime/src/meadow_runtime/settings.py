@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = Field(default="", description="isolates test runs sharing one broker")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
         if self.jwt_algorithm != "HS256" and not self.jwt_public_key:
             raise ValueError(f"JWT_PUBLIC_KEY is required for {self.jwt_algorithm}")
         return self
+
+    def topic(self, logical_name: str) -> str:
+        return f"{self.kafka_topic_prefix}{logical_name}"
+
+    def logical_topic(self, physical_name: str) -> str:
+        return physical_name.removeprefix(self.kafka_topic_prefix)
 
     def for_service(self, name: str) -> Settings:
         return self.model_copy(update={"service_name": name})

@@ -1,0 +1,108 @@
+"""Build a service's FastAPI application from its definition: auth, errors, telemetry, health, routers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .db import create_engine, create_session_factory
+from .errors import install_problem_handlers
+from .health import router as health_router
+from .migrations import head_revision
+from .service import ServiceDefinition
+from .settings import Settings
+from .telemetry import configure_logging, configure_tracing
+from .uow import UnitOfWork
+
+HTTP_REQUESTS = Counter("meadow_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("meadow_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+U = TypeVar("U", bound=UnitOfWork)
+
+
+class _PrometheusMiddleware:
+    """Plain ASGI (not BaseHTTPMiddleware): it sits on every request's path, so it stays cheap."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            HTTP_SECONDS.labels(scope["method"], path).observe(time.perf_counter() - started)
+
+
+async def _metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def build_app(settings: Settings, service: ServiceDefinition) -> FastAPI:
+    settings = settings.for_service(service.name)
+    configure_logging(settings)
+    configure_tracing(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        session_factory = create_session_factory(engine)
+        app.state.engine = engine
+        app.state.uow_factory = lambda: service.unit_of_work(session_factory, service.name)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title=f"Meadow {service.name}",
+        description=service.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        root_path_in_servers=False,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.migrations_head = head_revision(service.migrations_dir)
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    for router in service.routers:
+        app.include_router(router)
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.add_middleware(_PrometheusMiddleware)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """An entered unit of work for one request; the endpoint commits, anything uncommitted rolls back."""
+    factory: Callable[[], UnitOfWork] = request.app.state.uow_factory
+    async with factory() as uow:
+        yield uow
+
+
+def unit_of_work_dependency(uow_type: type[U]) -> Any:
+    """`Annotated[RewardsUnitOfWork, unit_of_work_dependency(RewardsUnitOfWork)]` in endpoint signatures."""
+    return Depends(_unit_of_work)
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]

@@ -1,0 +1,63 @@
+"""Alembic, one history per service, run synchronously with psycopg against the service's database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, pool
+
+from .db import psycopg_url
+from .tables import OUTBOX_NOTIFY_DDL, runtime_metadata
+
+
+def alembic_config(migrations_dir: Path, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", psycopg_url(database_url).replace("%", "%%"))
+    return config
+
+
+def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(migrations_dir, database_url), revision)
+
+
+def head_revision(migrations_dir: Path) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(migrations_dir, "postgresql://unused")).get_current_head()
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's `migrations/env.py`."""
+    from alembic import context
+
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+def current_revision_sync(connection: object) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()  # type: ignore[arg-type]
+
+
+def create_runtime_tables() -> None:
+    """Call from a service's first revision: outbox, inbox, idempotency keys and the relay's NOTIFY."""
+    from alembic import op
+
+    bind = op.get_bind()
+    runtime_metadata().create_all(bind)
+    for statement in OUTBOX_NOTIFY_DDL:
+        op.execute(statement)
+
+
+def drop_runtime_tables() -> None:
+    from alembic import op
+
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS meadow_notify_outbox()")
+    runtime_metadata().drop_all(op.get_bind())

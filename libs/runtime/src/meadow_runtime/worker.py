@@ -1,0 +1,93 @@
+"""A service's worker process: the outbox relay, its consumers and its periodic jobs, until SIGTERM.
+
+On SIGTERM (or Ctrl-C) intake stops, the batch in hand is finished and committed, then everything closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from .consumer import ConsumerRunner
+from .db import create_engine, create_session_factory
+from .kafka import create_producer
+from .relay import OutboxRelay
+from .service import PeriodicJob, ServiceDefinition
+from .settings import Settings
+from .telemetry import configure_logging, configure_tracing
+from .uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def _run_job(job: PeriodicJob, uow_factory: Callable[[], UnitOfWork], settings: Settings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await job.run(uow_factory, settings)
+        except Exception:
+            log.exception("periodic job failed; next run as scheduled", extra={"job": job.name})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), job.every.total_seconds())
+
+
+async def run_worker(settings: Settings, service: ServiceDefinition, *, with_scheduler: bool = False) -> None:
+    settings = settings.for_service(service.name)
+    configure_logging(settings)
+    configure_tracing(settings)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    session_factory = create_session_factory(engine)
+
+    def uow_factory() -> UnitOfWork:
+        return service.unit_of_work(session_factory, service.name)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    producer = create_producer(settings)
+    await producer.start()
+    relay = OutboxRelay(settings, producer=producer)
+    await relay.start()
+    runner: ConsumerRunner[UnitOfWork] | None = None
+    if service.handlers.handlers and service.consumed_topics:
+        runner = ConsumerRunner(
+            settings,
+            group_id=service.name,
+            topics=service.consumed_topics,
+            registry=service.handlers,
+            unit_of_work=uow_factory,
+            dlq_producer=producer,
+        )
+        await runner.start()
+    tasks = [asyncio.create_task(relay.run(), name="relay")]
+    if runner is not None:
+        tasks.append(asyncio.create_task(runner.run(), name="consumer"))
+    tasks += [asyncio.create_task(_run_job(j, uow_factory, settings, stop), name=j.name) for j in service.jobs]
+    if with_scheduler and service.scheduler is not None:
+        tasks.append(asyncio.create_task(service.scheduler(settings, uow_factory), name="scheduler"))
+    log.info("worker started", extra={"service": service.name, "tasks": [t.get_name() for t in tasks]})
+
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopped and task.exception() is not None:
+            log.error("worker task died", exc_info=task.exception(), extra={"task": task.get_name()})
+    stop.set()
+    relay.request_stop()
+    if runner is not None:
+        runner.request_stop()
+    # Each loop notices the stop between batches: the batch in hand finishes and commits first.
+    _, pending = await asyncio.wait(tasks, timeout=15)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await relay.stop()
+    if runner is not None:
+        await runner.stop()
+    await producer.stop()
+    await engine.dispose()
+    log.info("worker stopped", extra={"service": service.name})

@@ -1,0 +1,4 @@
+from meadow_runtime.migrations import run_env
+from content.models import metadata
+
+run_env(metadata)

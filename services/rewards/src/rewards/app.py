@@ -1,0 +1,27 @@
+"""Entry points of the rewards service: `create_app(settings)` for the API, `SERVICE` for the worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from meadow_runtime.app import build_app
+from meadow_runtime.service import ServiceDefinition
+from meadow_runtime.settings import Settings
+
+from .consumers import CONSUMED_TOPICS, handlers
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+SERVICE = ServiceDefinition(
+    name="rewards",
+    description="The points ledger: earn rules, lots and expiry, tiers, catalog and redemption.",
+    migrations_dir=MIGRATIONS_DIR,
+    handlers=handlers,
+    consumed_topics=CONSUMED_TOPICS,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return build_app(settings or Settings(), SERVICE)

@@ -1,0 +1,5 @@
+"""SQLAlchemy metadata of the rewards database (runtime tables included, so alembic sees them)."""
+
+from meadow_runtime.tables import runtime_metadata
+
+metadata = runtime_metadata()

@@ -1,0 +1,8 @@
+"""Which events the segments service handles, and with which handler."""
+
+from meadow_contracts import Topic
+from meadow_runtime.consumer import HandlerRegistry
+
+CONSUMED_TOPICS: tuple[str, ...] = tuple(t.value for t in (Topic.COMMERCE_ORDERS, Topic.COMMERCE_CUSTOMERS, Topic.MEMBERSHIP, Topic.CONTENT, Topic.REWARDS,))
+
+handlers = HandlerRegistry()
