@@ -151,6 +151,14 @@ class ConsumerRunner(Generic[U]):
     async def start(self) -> None:
         await self._consumer.start()
 
+    async def wait_until_assigned(self, timeout: float = 30.0) -> None:
+        """Poll (handling whatever arrives) until the group has given this consumer its partitions."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._consumer.assignment():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"consumer group {self.group_id} got no partitions in {timeout}s")
+            await self.poll_once(timeout_ms=100)
+
     def request_stop(self) -> None:
         """Stop taking new batches; the one in hand is finished and committed first."""
         self._stopping.set()

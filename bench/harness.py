@@ -1,0 +1,73 @@
+"""The benchmark harness: real servers, the raw limits measured first, every figure printed beside them.
+
+Each `bench/bench_*.py` module defines `async def run(ctx: BenchContext) -> None` and reports its
+figures with `ctx.report(...)`, naming the raw limit (or its own in-run baseline) it compares against.
+Numbers are never asserted: they are printed, as ratios, for people to read.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from meadow_runtime.testing.infrastructure import Infrastructure
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class BenchContext:
+    infra: Infrastructure
+    quick: bool = field(default_factory=lambda: os.environ.get("BENCH_QUICK") == "1")
+    results: dict[str, Measurement] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def scale(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def report(self, measurement: Measurement, *, against: str | None = None) -> Measurement:
+        self.results[measurement.name] = measurement
+        ratio = ""
+        if against is not None and against in self.results:
+            base = self.results[against]
+            if base.value:
+                ratio = f"{measurement.value / base.value:8.3f}× {against}"
+        line = f"{measurement.name:<44} {measurement.value:>14,.1f} {measurement.unit:<10} {ratio}"
+        if measurement.note:
+            line += f"  ({measurement.note})"
+        self.lines.append(line)
+        print(line, flush=True)
+        return measurement
+
+
+class Stopwatch:
+    def __enter__(self) -> Stopwatch:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples) if samples else float("nan")
