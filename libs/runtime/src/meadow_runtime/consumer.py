@@ -201,9 +201,12 @@ class ConsumerRunner(Generic[U]):
             except Exception:
                 log.exception("batch failed; retrying its events one by one", extra={"group": self.group_id})
                 await self._apply_one_by_one(deliveries, {r.offset: r for r in records})
-        await self._consumer.commit({partition: records[-1].offset + 1})
+        await self._commit_offset(partition, records[-1].offset + 1)
         CONSUMER_BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
         return len(deliveries)
+
+    async def _commit_offset(self, partition: TopicPartition, next_offset: int) -> None:
+        await self._consumer.commit({partition: next_offset})
 
     async def _apply(self, deliveries: Sequence[Delivery[Any]]) -> None:
         with tracer().start_as_current_span(
@@ -215,7 +218,11 @@ class ConsumerRunner(Generic[U]):
         ):
             async with self._unit_of_work() as uow:
                 fresh = await claim_new(uow.session, self.group_id, [d.envelope.id for d in deliveries])
-                new = [d for d in deliveries if d.envelope.id in fresh]
+                new = []
+                for delivery in deliveries:  # a re-sent event can sit twice in one batch: apply the first
+                    if delivery.envelope.id in fresh:
+                        fresh.discard(delivery.envelope.id)
+                        new.append(delivery)
                 for run in runs_of_same_type(new):
                     await self._registry.handlers[run[0].envelope.type](uow, run)
                 await uow.commit()

@@ -47,6 +47,16 @@ def create_consumer(settings: Settings, group_id: str, *topics: str, **overrides
         "auto_offset_reset": "earliest",
         "client_id": f"{settings.service_name}-{group_id}",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "rebalance_timeout_ms": settings.kafka_rebalance_timeout_ms,
     }
     options.update(overrides)
     return AIOKafkaConsumer(*(settings.topic(t) for t in topics), **options)
+
+
+def create_reader(settings: Settings, **overrides: Any) -> AIOKafkaConsumer:
+    """A consumer outside any group, for tools and tests that assign partitions themselves."""
+    options: dict[str, Any] = {**_connection_options(settings), "enable_auto_commit": False, "group_id": None}
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)

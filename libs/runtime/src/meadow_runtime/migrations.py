@@ -29,7 +29,7 @@ def head_revision(migrations_dir: Path) -> str | None:
     return ScriptDirectory.from_config(alembic_config(migrations_dir, "postgresql://unused")).get_current_head()
 
 
-def run_env(target_metadata: MetaData) -> None:
+def run_env(target_metadata: MetaData | None) -> None:
     """The body of every service's `migrations/env.py`."""
     from alembic import context
 

@@ -93,11 +93,14 @@ class OutboxRelay:
                     )
                 )
             await asyncio.gather(*sends)  # every message acknowledged by all in-sync replicas
-            await conn.execute(MARK_SQL, [row["id"] for row in rows])
+            await self._mark_published(conn, [row["id"] for row in rows])
         for row in rows:
             EVENTS_PUBLISHED.labels(row["aggregatetype"]).inc()
         self.published += len(rows)
         return len(rows)
+
+    async def _mark_published(self, conn: asyncpg.Connection, ids: list[object]) -> None:
+        await conn.execute(MARK_SQL, ids)
 
     async def purge_expired(self) -> int:
         assert self._pool is not None

@@ -43,7 +43,12 @@ _memory_exporter: InMemorySpanExporter | None = None
 def configure_tracing(settings: Settings) -> None:
     """Install a tracer provider once per process; tests use the in-memory exporter to inspect spans."""
     global _memory_exporter
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider):
+        # One provider per process; a test process that later asks for in-memory spans still gets them.
+        if settings.otel_traces_exporter == "memory" and _memory_exporter is None:
+            _memory_exporter = InMemorySpanExporter()
+            existing.add_span_processor(SimpleSpanProcessor(_memory_exporter))
         return
     provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
     exporter: SpanExporter | None = None

@@ -138,6 +138,10 @@ class Infrastructure:
             "otel_traces_exporter": "memory",
             "outbox_poll_interval_seconds": 0.2,
             "log_level": "WARNING",
+            # A consumer group forms in about a second instead of five: tests start many groups.
+            "kafka_session_timeout_ms": 2000,
+            "kafka_heartbeat_interval_ms": 300,
+            "kafka_rebalance_timeout_ms": 2000,
         }
         values.update(overrides)
         return Settings(**values).for_service(service)

@@ -7,11 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from meadow_contracts import Envelope
 
-from ..kafka import create_consumer, create_producer
+from ..kafka import create_producer, create_reader
 from ..settings import Settings
 
 T = TypeVar("T")
@@ -47,12 +47,22 @@ class TopicReader:
     """Reads everything on a topic from the beginning; for asserting what a service published."""
 
     def __init__(self, settings: Settings, topic: str) -> None:
-        self._consumer: AIOKafkaConsumer = create_consumer(settings, f"reader-{time.monotonic_ns()}", topic)
+        self._topic = settings.topic(topic)
+        self._consumer: AIOKafkaConsumer = create_reader(settings)
         self.records: list[ConsumerRecord[bytes, bytes]] = []
 
     async def __aenter__(self) -> TopicReader:
         await self._consumer.start()
+        partitions = await eventually(
+            lambda: self._partitions(), until=lambda found: bool(found), timeout=10
+        )
+        self._consumer.assign([TopicPartition(self._topic, p) for p in partitions])
+        await self._consumer.seek_to_beginning()
         return self
+
+    async def _partitions(self) -> set[int]:
+        await self._consumer._client.force_metadata_update()
+        return self._consumer.partitions_for_topic(self._topic) or set()
 
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()

@@ -1,0 +1,215 @@
+"""The reliability contract (DESIGN.md §4), each part proven on the real Postgres and broker by a test
+that fails without the mechanism."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import asyncpg
+import pytest
+from aiokafka import TopicPartition
+
+from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
+from meadow_runtime.consumer import ConsumerRunner
+from meadow_runtime.db import plain_url
+from meadow_runtime.relay import OutboxRelay
+from meadow_runtime.settings import Settings
+from meadow_runtime.telemetry import memory_exporter
+from meadow_runtime.testing.harness import ServiceHarness, running_service
+from meadow_runtime.testing.infrastructure import Infrastructure
+from meadow_runtime.testing.kafka import TopicReader, eventually, produce
+from testbed.service import FAIL_FOR_CUSTOMER, MIGRATIONS_DIR, SERVICE
+
+TOPIC = Topic.COMMERCE_CUSTOMERS.value
+
+
+@pytest.fixture
+def settings(infrastructure: Infrastructure) -> Settings:
+    """A fresh database and fresh topics for every test: each reads its topic from the start."""
+    return infrastructure.settings("testbed", MIGRATIONS_DIR)
+
+
+@pytest.fixture
+async def testbed(settings: Settings) -> AsyncIterator[ServiceHarness]:
+    async with running_service(settings, SERVICE) as harness:
+        yield harness
+
+
+async def _emit(harness: ServiceHarness, customers: list[str], *, merchant: str = "m1") -> list[UUID]:
+    async with harness.uow() as uow:
+        ids = [
+            uow.outbox.add(CustomerProfileUpdated(customer_id=c, city="Hangzhou"), merchant_id=merchant, subject=c).id
+            for c in customers
+        ]
+        await uow.commit()
+    return ids
+
+
+async def _effects(settings: Settings) -> Counter[UUID]:
+    conn = await asyncpg.connect(plain_url(settings.database_url))
+    try:
+        rows = await conn.fetch("SELECT event_id FROM effects")
+    finally:
+        await conn.close()
+    return Counter(row["event_id"] for row in rows)
+
+
+async def _unpublished(settings: Settings) -> int:
+    conn = await asyncpg.connect(plain_url(settings.database_url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    finally:
+        await conn.close()
+
+
+async def test_a_each_event_is_published_exactly_once_with_two_relays(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    ids: list[UUID] = []
+    for chunk in range(20):
+        ids += await _emit(testbed, [f"c{chunk}-{i}" for i in range(100)])
+    small_batches = settings.model_copy(update={"outbox_batch_size": 50})
+    relays = [OutboxRelay(small_batches), OutboxRelay(small_batches)]
+    for relay in relays:
+        await relay.start()
+    try:
+
+        async def drain(relay: OutboxRelay) -> None:
+            while await relay.publish_batch():
+                pass
+
+        await asyncio.gather(*(drain(r) for r in relays))
+    finally:
+        for relay in relays:
+            await relay.stop()
+    assert all(relay.published > 0 for relay in relays), "both relays should have shared the work"
+    assert sum(relay.published for relay in relays) == len(ids)
+    async with TopicReader(settings, TOPIC) as reader:
+        envelopes = await reader.wait_for(len(ids))
+    assert Counter(e.id for e in envelopes) == Counter(ids)
+    assert await _unpublished(settings) == 0
+
+
+class _RelayCrashingBeforeMark(OutboxRelay):
+    async def _mark_published(self, conn: asyncpg.Connection, ids: list[object]) -> None:
+        raise ConnectionResetError("relay died after producing, before marking published")
+
+
+async def test_b_relay_crash_after_produce_redelivers_and_the_inbox_absorbs_it(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    ids = await _emit(testbed, ["c1", "c2", "c3"])
+    crashing = _RelayCrashingBeforeMark(settings)
+    await crashing.start()
+    try:
+        with pytest.raises(ConnectionResetError):
+            await crashing.publish_batch()
+    finally:
+        await crashing.stop()
+    assert await _unpublished(settings) == 3, "the crash must leave the rows for the next relay"
+    assert await testbed.publish_outbox() == 3
+
+    async with TopicReader(settings, TOPIC) as reader:
+        envelopes = await reader.wait_for(6)
+    assert Counter(e.id for e in envelopes) == Counter({i: 2 for i in ids}), "each event was sent twice"
+    await testbed.consume()
+    assert await _effects(settings) == Counter({i: 1 for i in ids}), "…and applied once"
+
+
+class _ConsumerCrashingBeforeOffsetCommit(ConsumerRunner):  # type: ignore[type-arg]
+    async def _commit_offset(self, partition: TopicPartition, next_offset: int) -> None:
+        raise ConnectionResetError("consumer died after its DB commit, before committing offsets")
+
+
+async def test_c_consumer_crash_between_db_commit_and_offset_commit_applies_once(
+    settings: Settings, infrastructure: Infrastructure
+) -> None:
+    events = [
+        Envelope.wrap(CustomerProfileUpdated(customer_id="c1", city=f"city{i}"), source="t", merchant_id="m1", subject="c1")
+        for i in range(5)
+    ]
+    await produce(settings, TOPIC, *events)
+    harness = ServiceHarness(settings, SERVICE)
+    await harness.producer.start()
+    crashing = _ConsumerCrashingBeforeOffsetCommit(
+        settings, group_id="testbed", topics=[TOPIC], registry=SERVICE.handlers,
+        unit_of_work=harness.uow, dlq_producer=harness.producer,
+    )  # fmt: skip
+    await crashing.start()
+    try:
+        with pytest.raises(ConnectionResetError):
+            await eventually(lambda: crashing.poll_once(timeout_ms=300), until=lambda n: n > 0)
+    finally:
+        await crashing.stop()  # leaves without committing offsets, as a killed process would
+    assert await _effects(settings) == Counter({e.id: 1 for e in events})
+
+    async with running_service(settings, SERVICE) as restarted:
+        await restarted.consume()
+        assert restarted.runner is not None
+        assert restarted.runner.handled == 0, "every redelivered event was a duplicate"
+    await harness.stop()
+    assert await _effects(settings) == Counter({e.id: 1 for e in events})
+
+
+async def test_d_poison_messages_go_to_the_dlq_and_the_partition_moves_on(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    def profile(customer: str, **fields: object) -> Envelope:
+        return Envelope(
+            type=CustomerProfileUpdated.event_type, source="t", merchant_id="m1", subject="same-key",
+            data={"customer_id": customer, **fields},
+        )  # fmt: skip
+
+    before = profile("before")
+    invalid = profile("invalid", birth_year=1500)
+    failing = profile(FAIL_FOR_CUSTOMER)
+    after = profile("after")
+    await produce(settings, TOPIC, before, invalid, b"{not json", failing, after)
+    await testbed.consume()
+
+    assert await _effects(settings) == Counter({before.id: 1, after.id: 1})
+    async with TopicReader(settings, f"{TOPIC}.dlq") as dead:
+        await eventually(dead.read_available, until=lambda records: len(records) >= 3)
+    errors = [dict(r.headers)["dlq.error"].decode() for r in dead.records]
+    assert any("birth_year" in e for e in errors), errors
+    assert any("undecodable" in e or "invalid envelope" in e for e in errors), errors
+    assert any("RuntimeError" in e for e in errors), errors
+    attempts = [dict(r.headers)["dlq.attempts"] for r in dead.records]
+    assert attempts.count(str(settings.consumer_max_attempts).encode()) == 1
+
+
+async def test_e_a_rolled_back_transaction_publishes_nothing(testbed: ServiceHarness, settings: Settings) -> None:
+    with pytest.raises(RuntimeError):
+        async with testbed.uow() as uow:
+            uow.outbox.add(CustomerProfileUpdated(customer_id="ghost", city="x"), merchant_id="m1", subject="ghost")
+            await uow.flush()  # the row reaches the database inside the transaction…
+            raise RuntimeError("…and the transaction rolls back")
+    kept = await _emit(testbed, ["kept"])
+    assert await testbed.publish_outbox() == 1
+    async with TopicReader(settings, TOPIC) as reader:
+        envelopes = await reader.wait_for(1)
+        assert not await reader.read_available() or len(reader.records) == 1
+    assert [e.id for e in envelopes] == kept
+
+
+async def test_f_trace_context_flows_from_http_through_outbox_and_kafka_to_the_consumer(
+    testbed: ServiceHarness,
+) -> None:
+    exporter = memory_exporter()
+    assert exporter is not None
+    exporter.clear()
+    response = await testbed.client.post(
+        "/v1/profiles", json={"customer_id": "traced", "city": "Shanghai"}, headers=testbed.auth()
+    )
+    assert response.status_code == 202
+    await testbed.publish_outbox()
+    await testbed.consume()
+
+    spans = exporter.get_finished_spans()
+    server = [s for s in spans if s.kind.name == "SERVER" and "/v1/profiles" in s.name]
+    consumer = [s for s in spans if s.name == "consume testbed"]
+    assert server and consumer, [s.name for s in spans]
+    assert consumer[0].context.trace_id == server[0].context.trace_id

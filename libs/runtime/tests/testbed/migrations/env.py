@@ -1,0 +1,3 @@
+from meadow_runtime.migrations import run_env
+
+run_env(None)

@@ -1,0 +1,77 @@
+"""A tiny service used only to test the runtime: an endpoint that records a profile change and emits an
+event, and a consumer that appends one `effects` row per event it applies (so a double apply shows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import Column, DateTime, Integer, String, Table, Uuid, insert
+
+from meadow_contracts import CustomerProfileUpdated, Topic
+from meadow_runtime.app import UnitOfWorkDep
+from meadow_runtime.auth import CurrentPrincipal
+from meadow_runtime.consumer import Delivery, HandlerRegistry
+from meadow_runtime.service import ServiceDefinition
+from meadow_runtime.tables import runtime_metadata
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+metadata = runtime_metadata()
+effects = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("customer_id", String, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+handlers = HandlerRegistry()
+FAIL_FOR_CUSTOMER = "always-fails"
+
+
+@handlers.on(CustomerProfileUpdated)
+async def record_effects(uow: Any, deliveries: Sequence[Delivery[CustomerProfileUpdated]]) -> None:
+    for delivery in deliveries:
+        if delivery.event.customer_id == FAIL_FOR_CUSTOMER:
+            raise RuntimeError("this handler cannot apply the event")
+    await uow.session.execute(
+        insert(effects),
+        [
+            {"event_id": d.envelope.id, "customer_id": d.event.customer_id, "applied_at": datetime.now(UTC)}
+            for d in deliveries
+        ],
+    )
+
+
+class ProfileChange(BaseModel):
+    customer_id: str
+    city: str
+
+
+router = APIRouter()
+
+
+@router.post("/v1/profiles", status_code=202)
+async def change_profile(body: ProfileChange, principal: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, str]:
+    envelope = uow.outbox.add(
+        CustomerProfileUpdated(customer_id=body.customer_id, city=body.city),
+        merchant_id=principal.merchant_id,
+        subject=body.customer_id,
+    )
+    await uow.commit()
+    return {"event_id": str(envelope.id)}
+
+
+SERVICE = ServiceDefinition(
+    name="testbed",
+    migrations_dir=MIGRATIONS_DIR,
+    routers=[router],
+    handlers=handlers,
+    consumed_topics=(Topic.COMMERCE_CUSTOMERS.value,),
+)
