@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-from harness import BenchContext, Measurement, Stopwatch, rate
 
+from harness import BenchContext, Measurement, Stopwatch, rate
 from meadow_runtime.db import plain_url
 from meadow_runtime.kafka import create_consumer, create_producer
 from meadow_runtime.settings import Settings
@@ -27,7 +27,10 @@ async def _broker(ctx: BenchContext) -> None:
     await producer.start()
     try:
         with Stopwatch() as produce:
-            futures = [await producer.send(settings.topic("raw"), MESSAGE, key=str(i % 64).encode()) for i in range(count)]
+            futures = [
+                await producer.send(settings.topic("raw"), MESSAGE, key=str(i % 64).encode())
+                for i in range(count)
+            ]
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -50,7 +53,9 @@ async def _postgres(ctx: BenchContext) -> None:
     url = plain_url(ctx.infra.fresh_database(None, stem="raw"))
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("CREATE TABLE rows (id bigint PRIMARY KEY, merchant text, points int, payload text)")
+        await conn.execute(
+            "CREATE TABLE rows (id bigint PRIMARY KEY, merchant text, points int, payload text)"
+        )
         single = ctx.scale(5_000, 1_000)
         with Stopwatch() as one_by_one:
             for i in range(single):
@@ -63,8 +68,14 @@ async def _postgres(ctx: BenchContext) -> None:
         with Stopwatch() as many:
             for start in range(0, batched, 1000):
                 async with conn.transaction():
-                    await conn.executemany("INSERT INTO rows VALUES ($1, $2, $3, $4)", values[start : start + 1000])
-        ctx.report(Measurement("raw.pg.insert.executemany", rate(batched, many.seconds), "rows/s", "batches of 1,000"))
+                    await conn.executemany(
+                        "INSERT INTO rows VALUES ($1, $2, $3, $4)", values[start : start + 1000]
+                    )
+        ctx.report(
+            Measurement(
+                "raw.pg.insert.executemany", rate(batched, many.seconds), "rows/s", "batches of 1,000"
+            )
+        )
 
         copied = [(single + batched + i, "m1", 10, "p") for i in range(batched)]
         with Stopwatch() as copy:

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 from harness import BenchContext
-
 from meadow_runtime.testing.infrastructure import Infrastructure
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,16 +42,18 @@ async def create_databases(admin_url: str, names: Iterable[str], *, recreate: bo
         await conn.close()
 
 
-async def create_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = DEV_PARTITIONS) -> None:
+async def create_topics(
+    bootstrap_servers: str, topics: Iterable[str], partitions: int = DEV_PARTITIONS
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+        wanted = [
+            NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing
+        ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()

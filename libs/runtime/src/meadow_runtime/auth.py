@@ -37,7 +37,9 @@ class Principal:
 
     def require_role(self, minimum: Literal["support", "operator", "owner"]) -> None:
         if ROLE_RANK.get(self.role, 0) < ROLE_RANK[minimum]:
-            raise Problem(403, "Forbidden", f"This action needs the {minimum} role or higher.", type_="forbidden")
+            raise Problem(
+                403, "Forbidden", f"This action needs the {minimum} role or higher.", type_="forbidden"
+            )
 
     def require_scope(self, scope: str) -> None:
         if scope not in self.scopes and "*" not in self.scopes:
@@ -80,7 +82,9 @@ def issue_token(
 
 def verify_token(settings: Settings, token: str) -> Principal:
     key = (
-        settings.jwt_secret.get_secret_value() if settings.jwt_algorithm == "HS256" else settings.jwt_public_key
+        settings.jwt_secret.get_secret_value()
+        if settings.jwt_algorithm == "HS256"
+        else settings.jwt_public_key
     )
     assert key is not None  # enforced by Settings
     try:

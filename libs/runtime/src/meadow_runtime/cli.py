@@ -32,14 +32,18 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     module = importlib.import_module(f"{args.service}.app")
     app = module.create_app(_settings(args.service))
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+    )
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
-    asyncio.run(run_worker(_settings(args.service), load_service(args.service), with_scheduler=args.with_scheduler))
+    asyncio.run(
+        run_worker(_settings(args.service), load_service(args.service), with_scheduler=args.with_scheduler)
+    )
     return 0
 
 
@@ -112,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
     worker = sub.add_parser("worker", help="outbox relay + consumers + periodic jobs")
     worker.add_argument("service", choices=SERVICES)
-    worker.add_argument("--with-scheduler", action="store_true", help="also run the scheduler in this process")
+    worker.add_argument(
+        "--with-scheduler", action="store_true", help="also run the scheduler in this process"
+    )
     scheduler = sub.add_parser("scheduler", help="a service's scheduler (content)")
     scheduler.add_argument("service", choices=SERVICES)
     migrate = sub.add_parser("migrate", help="alembic upgrade")
@@ -129,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="mint a development JWT (HS256 secret from JWT_SECRET)")
     token.add_argument("--merchant", default="demo-merchant")
     token.add_argument("--subject", default="demo-owner")
-    token.add_argument("--role", default="owner", choices=["owner", "operator", "support", "customer", "service"])
+    token.add_argument(
+        "--role", default="owner", choices=["owner", "operator", "support", "customer", "service"]
+    )
     token.add_argument("--customer")
     token.add_argument("--ttl", type=int, default=86400)
     return parser

@@ -72,7 +72,9 @@ class HandlerRegistry:
 
         return register
 
-    def one_at_a_time(self, event_model: type[E]) -> Callable[[Callable[[Any, Delivery[E]], Awaitable[None]]], Any]:
+    def one_at_a_time(
+        self, event_model: type[E]
+    ) -> Callable[[Callable[[Any, Delivery[E]], Awaitable[None]]], Any]:
         """Register a handler written for one delivery; the runner still batches the transaction."""
 
         def register(handler: Callable[[Any, Delivery[E]], Awaitable[None]]) -> Any:
@@ -214,7 +216,10 @@ class ConsumerRunner(Generic[U]):
             context=context_from_kafka_headers(deliveries[0].headers),
             kind=trace.SpanKind.CONSUMER,
             links=[_link(d) for d in deliveries[1:64]],
-            attributes={"messaging.batch.message_count": len(deliveries), "messaging.consumer.group.name": self.group_id},
+            attributes={
+                "messaging.batch.message_count": len(deliveries),
+                "messaging.consumer.group.name": self.group_id,
+            },
         ):
             async with self._unit_of_work() as uow:
                 fresh = await claim_new(uow.session, self.group_id, [d.envelope.id for d in deliveries])
@@ -263,11 +268,16 @@ class ConsumerRunner(Generic[U]):
             ("dlq.attempts", str(attempts).encode()),
         ]
         await self._dlq_producer.send_and_wait(
-            self._settings.topic(dlq_topic(logical_topic)), value=record.value, key=record.key, headers=headers
+            self._settings.topic(dlq_topic(logical_topic)),
+            value=record.value,
+            key=record.key,
+            headers=headers,
         )
         self.dead_lettered += 1
         DEAD_LETTERS.labels(logical_topic).inc()
-        log.warning("sent to DLQ", extra={"topic": logical_topic, "offset": record.offset, "error": error[:500]})
+        log.warning(
+            "sent to DLQ", extra={"topic": logical_topic, "offset": record.offset, "error": error[:500]}
+        )
 
 
 def _link(delivery: Delivery[Any]) -> Link:

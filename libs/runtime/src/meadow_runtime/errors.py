@@ -49,7 +49,9 @@ class Problem(Exception):
 
 class NotFound(Problem):
     def __init__(self, what: str, identifier: object) -> None:
-        super().__init__(404, f"{what} not found", f"No {what} {identifier} for this merchant.", type_="not-found")
+        super().__init__(
+            404, f"{what} not found", f"No {what} {identifier} for this merchant.", type_="not-found"
+        )
 
 
 class Conflict(Problem):
@@ -71,7 +73,11 @@ def _pointer(location: tuple[int | str, ...]) -> str:
 
 def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     fields = [
-        {"pointer": _pointer(tuple(error.get("loc", ()))), "detail": error.get("msg", "invalid"), "type": error.get("type")}
+        {
+            "pointer": _pointer(tuple(error.get("loc", ()))),
+            "detail": error.get("msg", "invalid"),
+            "type": error.get("type"),
+        }
         for error in errors
     ]
     first = fields[0]["pointer"] if fields else "/"

@@ -55,4 +55,6 @@ async def readyz(request: Request) -> JSONResponse:
     checks["database"] = problem or "ok"
     checks["broker"] = await _broker_reachable(state.settings) or "ok"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )

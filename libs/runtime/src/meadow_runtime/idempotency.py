@@ -49,7 +49,9 @@ async def request_fingerprint(request: Request) -> str:
     digest.update(request.url.path.encode())
     body = await request.body()
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+        canonical = (
+            json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+        )
     except ValueError:
         canonical = body
     digest.update(canonical)

@@ -26,7 +26,9 @@ def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> 
 
 
 def head_revision(migrations_dir: Path) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(migrations_dir, "postgresql://unused")).get_current_head()
+    return ScriptDirectory.from_config(
+        alembic_config(migrations_dir, "postgresql://unused")
+    ).get_current_head()
 
 
 def run_env(target_metadata: MetaData | None) -> None:

@@ -34,7 +34,9 @@ CLAIM_SQL = """
     FOR UPDATE SKIP LOCKED
 """
 MARK_SQL = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])"
-PURGE_SQL = "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)"
+PURGE_SQL = (
+    "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)"
+)
 REPLAY_SQL = "UPDATE outbox SET published_at = NULL WHERE created_at >= $1 AND created_at < $2"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -34,5 +34,5 @@ class ServiceDefinition:
     handlers: HandlerRegistry = field(default_factory=HandlerRegistry)
     consumed_topics: Sequence[str] = ()
     jobs: Sequence[PeriodicJob] = ()
-    scheduler: Callable[[Settings, Callable[[], UnitOfWork]], Awaitable[None]] | None = None
+    scheduler: Callable[[Settings, Callable[[], UnitOfWork]], Coroutine[Any, Any, None]] | None = None
     description: str = ""

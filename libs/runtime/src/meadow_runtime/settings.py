@@ -49,9 +49,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
-        if self.environment == "prod" and self.jwt_algorithm == "HS256":
-            if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-                raise ValueError("JWT_SECRET must be set in production")
+        using_dev_secret = self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+        if self.environment == "prod" and self.jwt_algorithm == "HS256" and using_dev_secret:
+            raise ValueError("JWT_SECRET must be set in production")
         if self.jwt_algorithm != "HS256" and not self.jwt_public_key:
             raise ValueError(f"JWT_PUBLIC_KEY is required for {self.jwt_algorithm}")
         return self

@@ -30,7 +30,9 @@ EVENTS_CONSUMED = Counter(
     "meadow_events_consumed_total", "Events handled by consumers", ["consumer_group", "outcome"]
 )
 DEAD_LETTERS = Counter("meadow_dead_letters_total", "Messages sent to a DLQ", ["topic"])
-CONSUMER_BATCH_SECONDS = Histogram("meadow_consumer_batch_seconds", "Time to handle one batch", ["consumer_group"])
+CONSUMER_BATCH_SECONDS = Histogram(
+    "meadow_consumer_batch_seconds", "Time to handle one batch", ["consumer_group"]
+)
 
 
 def tracer() -> trace.Tracer:

@@ -23,7 +23,9 @@ from .uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-async def _run_job(job: PeriodicJob, uow_factory: Callable[[], UnitOfWork], settings: Settings, stop: asyncio.Event) -> None:
+async def _run_job(
+    job: PeriodicJob, uow_factory: Callable[[], UnitOfWork], settings: Settings, stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         try:
             await job.run(uow_factory, settings)
@@ -66,7 +68,9 @@ async def run_worker(settings: Settings, service: ServiceDefinition, *, with_sch
     tasks = [asyncio.create_task(relay.run(), name="relay")]
     if runner is not None:
         tasks.append(asyncio.create_task(runner.run(), name="consumer"))
-    tasks += [asyncio.create_task(_run_job(j, uow_factory, settings, stop), name=j.name) for j in service.jobs]
+    tasks += [
+        asyncio.create_task(_run_job(j, uow_factory, settings, stop), name=j.name) for j in service.jobs
+    ]
     if with_scheduler and service.scheduler is not None:
         tasks.append(asyncio.create_task(service.scheduler(settings, uow_factory), name="scheduler"))
     log.info("worker started", extra={"service": service.name, "tasks": [t.get_name() for t in tasks]})

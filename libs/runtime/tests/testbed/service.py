@@ -58,7 +58,9 @@ router = APIRouter()
 
 
 @router.post("/v1/profiles", status_code=202)
-async def change_profile(body: ProfileChange, principal: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, str]:
+async def change_profile(
+    body: ProfileChange, principal: CurrentPrincipal, uow: UnitOfWorkDep
+) -> dict[str, str]:
     envelope = uow.outbox.add(
         CustomerProfileUpdated(customer_id=body.customer_id, city=body.city),
         merchant_id=principal.merchant_id,

@@ -37,13 +37,17 @@ class ServiceHarness:
         """A fresh unit of work of the service's own type (use `async with harness.uow() as uow`)."""
         return self.service.unit_of_work(self.session_factory, self.service.name)
 
-    def token(self, merchant_id: str = "m1", role: Role = "owner", customer_id: str | None = None, **kw: Any) -> str:
+    def token(
+        self, merchant_id: str = "m1", role: Role = "owner", customer_id: str | None = None, **kw: Any
+    ) -> str:
         subject = customer_id if role == "customer" and customer_id else f"{role}-{merchant_id}"
         return issue_token(
             self.settings, merchant_id=merchant_id, subject=subject, role=role, customer_id=customer_id, **kw
         )
 
-    def auth(self, merchant_id: str = "m1", role: Role = "owner", customer_id: str | None = None) -> dict[str, str]:
+    def auth(
+        self, merchant_id: str = "m1", role: Role = "owner", customer_id: str | None = None
+    ) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(merchant_id, role, customer_id)}"}
 
     async def publish_outbox(self) -> int:

@@ -97,7 +97,7 @@ class Infrastructure:
 
     def _admin(self, sql: str) -> None:
         with psycopg.connect(_plain(self.admin_url), autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type] - identifiers are ours, not user input
+            conn.execute(sql.encode())  # identifiers are ours, never user input
 
     def _next_name(self, stem: str) -> str:
         return f"{stem}_{self.run_id}_{next(self._counter)}"

@@ -31,7 +31,12 @@ async def eventually(
         await asyncio.sleep(0.05)  # polling interval inside a deadline-bounded wait
 
 
-async def produce(settings: Settings, topic: str, *envelopes: Envelope | bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+async def produce(
+    settings: Settings,
+    topic: str,
+    *envelopes: Envelope | bytes,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     producer = create_producer(settings)
     await producer.start()
     try:
@@ -53,9 +58,7 @@ class TopicReader:
 
     async def __aenter__(self) -> TopicReader:
         await self._consumer.start()
-        partitions = await eventually(
-            lambda: self._partitions(), until=lambda found: bool(found), timeout=10
-        )
+        partitions = await eventually(lambda: self._partitions(), until=lambda found: bool(found), timeout=10)
         self._consumer.assign([TopicPartition(self._topic, p) for p in partitions])
         await self._consumer.seek_to_beginning()
         return self
