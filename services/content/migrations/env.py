@@ -1,4 +1,4 @@
-from meadow_runtime.migrations import run_env
 from content.models import metadata
+from meadow_runtime.migrations import run_env
 
 run_env(metadata)

@@ -10,7 +10,15 @@ from meadow_runtime.app import build_app
 from meadow_runtime.service import ServiceDefinition
 from meadow_runtime.settings import Settings
 
+from .comments.endpoints import router as comments_router
 from .consumers import CONSUMED_TOPICS, handlers
+from .lotteries.endpoints import router as lotteries_router
+from .polls.endpoints import router as polls_router
+from .posts.endpoints import router as posts_router
+from .publisher.service import run_scheduler
+from .settings.endpoints import router as settings_router
+from .uow import ContentUnitOfWork
+from .webhooks.endpoints import router as webhooks_router
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -18,8 +26,11 @@ SERVICE = ServiceDefinition(
     name="content",
     description="Posts, schedules, comments, polls, check-ins, lotteries and webhook delivery.",
     migrations_dir=MIGRATIONS_DIR,
+    routers=[posts_router, comments_router, polls_router, lotteries_router, webhooks_router, settings_router],
+    unit_of_work=ContentUnitOfWork,
     handlers=handlers,
     consumed_topics=CONSUMED_TOPICS,
+    scheduler=run_scheduler,
 )
 
 

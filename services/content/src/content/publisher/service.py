@@ -1,0 +1,160 @@
+"""The publisher: claims due posts with SKIP LOCKED and publishes each exactly once.
+
+Marking a post published, emitting `post.published` (outbox) and queueing its webhook deliveries happen
+in one transaction, so a worker that dies mid-batch leaves its posts scheduled for the next claim, and
+two workers never hold the same post. A cron post's next occurrence is created in that transaction too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from meadow_contracts.envelope import new_event_id
+from meadow_contracts.events import PostPublished
+from meadow_runtime.settings import Settings
+from meadow_runtime.uow import UnitOfWork
+
+from ..domain.scheduling import SchedulingError, next_cron_fire
+from ..lotteries.service import draw_due
+from ..uow import ContentUnitOfWork
+from ..webhooks.service import deliver_due
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 1000
+IDLE_SECONDS = 1.0
+
+CLAIM_SQL = text(
+    """
+    UPDATE posts SET status = 'published', published_at = :now, updated_at = :now
+    WHERE id IN (
+        SELECT id FROM posts
+        WHERE status = 'scheduled' AND publish_at <= :now
+        ORDER BY publish_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, merchant_id, kind, title, body, details, group_ids, segment_ids, campaign_id, series_id,
+              schedule_kind, cron, publish_at, min_tier_rank, public_at, closes_at, created_by
+    """
+)
+
+NEXT_OCCURRENCE_COLUMNS = (
+    "merchant_id",
+    "kind",
+    "title",
+    "body",
+    "details",
+    "group_ids",
+    "segment_ids",
+    "campaign_id",
+    "series_id",
+    "schedule_kind",
+    "cron",
+    "min_tier_rank",
+    "public_at",
+    "closes_at",
+    "created_by",
+)
+
+
+async def claim_and_publish(uow: ContentUnitOfWork, now: datetime, limit: int = BATCH_SIZE) -> int:
+    """Publish up to `limit` due posts inside the caller's transaction (the caller commits)."""
+    claimed = (await uow.session.execute(CLAIM_SQL, {"now": now, "limit": limit})).all()
+    for post in claimed:
+        uow.emit(
+            PostPublished(
+                post_id=post.id,
+                kind=post.kind,
+                title=post.title,
+                group_ids=tuple(post.group_ids),
+                segment_ids=tuple(post.segment_ids),
+                campaign_id=post.campaign_id,
+                min_tier_rank=post.min_tier_rank,
+                published_at=now,
+            ),
+            merchant_id=post.merchant_id,
+            subject=post.id,
+        )
+        if post.schedule_kind == "cron" and post.cron:
+            await _schedule_next_occurrence(uow, post._mapping, now)
+    return len(claimed)
+
+
+async def _schedule_next_occurrence(uow: ContentUnitOfWork, post: Any, now: datetime) -> None:
+    timezone = await uow.audiences.timezone(post["merchant_id"])
+    try:
+        fire = next_cron_fire(post["cron"], timezone, max(post["publish_at"], now))
+    except SchedulingError:
+        log.warning("cron series ended: no next fire", extra={"post": str(post["id"])})
+        return
+    values = {name: post[name] for name in NEXT_OCCURRENCE_COLUMNS}
+    values |= {
+        "id": new_event_id(),
+        "series_id": post["series_id"] or post["id"],
+        "status": "scheduled",
+        "requested_at": fire,
+        "publish_at": fire,
+    }
+    await uow.posts.add(values)
+
+
+async def publish_due(
+    uow_factory: Callable[[], ContentUnitOfWork], now: datetime | None = None, limit: int = BATCH_SIZE
+) -> int:
+    """Claim and publish one batch in its own transaction; returns how many posts went out."""
+    async with uow_factory() as uow:
+        published = await claim_and_publish(uow, now or datetime.now(UTC), limit)
+        await uow.commit()
+    return published
+
+
+async def publish_all_due(
+    uow_factory: Callable[[], ContentUnitOfWork], now: datetime | None = None, limit: int = BATCH_SIZE
+) -> int:
+    total = 0
+    while (count := await publish_due(uow_factory, now, limit)) > 0:
+        total += count
+    return total
+
+
+async def draw_lotteries(uow_factory: Callable[[], ContentUnitOfWork], now: datetime | None = None) -> int:
+    async with uow_factory() as uow:
+        drawn = await draw_due(uow, now or datetime.now(UTC))
+        await uow.commit()
+    return drawn
+
+
+async def tick(uow_factory: Callable[[], ContentUnitOfWork], client: httpx.AsyncClient) -> int:
+    """One round of the scheduler's work; returns how much it did (0 = idle)."""
+    done = await draw_lotteries(uow_factory)
+    done += await publish_due(uow_factory)
+    done += await deliver_due(uow_factory, client, datetime.now(UTC))
+    return done
+
+
+async def run_scheduler(settings: Settings, uow_factory: Callable[[], UnitOfWork]) -> None:
+    """The content worker's scheduler: runs until cancelled; any number may run side by side."""
+
+    def content_uow() -> ContentUnitOfWork:
+        uow = uow_factory()
+        assert isinstance(uow, ContentUnitOfWork)
+        return uow
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as client:
+        while True:
+            try:
+                done = await tick(content_uow, client)
+            except Exception:
+                log.exception("scheduler round failed; retrying")
+                done = 0
+            if not done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.sleep(IDLE_SECONDS)

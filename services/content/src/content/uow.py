@@ -1,0 +1,66 @@
+"""The content unit of work: repositories on one session, and events that also feed webhook deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+
+from meadow_contracts import Envelope, Event
+from meadow_runtime.uow import UnitOfWork
+
+from .audiences.repository import AudienceRepository
+from .comments.repository import CommentRepository
+from .lotteries.repository import LotteryRepository
+from .posts.repository import PostRepository
+from .webhooks.repository import WebhookRepository
+
+
+class ContentUnitOfWork(UnitOfWork):
+    audiences: AudienceRepository
+    posts: PostRepository
+    comments: CommentRepository
+    lotteries: LotteryRepository
+    webhooks: WebhookRepository
+
+    def on_enter(self) -> None:
+        self.audiences = AudienceRepository(self.session)
+        self.posts = PostRepository(self.session)
+        self.comments = CommentRepository(self.session)
+        self.lotteries = LotteryRepository(self.session)
+        self.webhooks = WebhookRepository(self.session)
+        self._emitted: list[Envelope] = []
+
+    def emit(self, event: Event, *, merchant_id: str, subject: UUID | str) -> Envelope:
+        """Append the event to the outbox; at commit it is also queued for the merchant's webhooks."""
+        envelope = self.outbox.add(event, merchant_id=merchant_id, subject=str(subject))
+        self._emitted.append(envelope)
+        return envelope
+
+    async def flush(self) -> None:
+        await self._queue_webhook_deliveries()
+        await super().flush()
+
+    async def commit(self) -> None:
+        await self._queue_webhook_deliveries()
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self._emitted.clear()
+        await super().rollback()
+
+    async def _queue_webhook_deliveries(self) -> None:
+        if self._emitted:
+            emitted, self._emitted = self._emitted, []
+            await self.webhooks.queue_deliveries(emitted)
+
+
+async def _content_unit_of_work(request: Request) -> AsyncIterator[ContentUnitOfWork]:
+    factory: Callable[[], ContentUnitOfWork] = request.app.state.uow_factory
+    async with factory() as uow:
+        yield uow
+
+
+ContentUoW = Annotated[ContentUnitOfWork, Depends(_content_unit_of_work)]
