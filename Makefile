@@ -21,6 +21,7 @@ help:
 # A fresh machine needs only python3 (>= 3.11): uv comes from the lock file, everything else through uv.
 $(VENV)/.installed: requirements.lock $(foreach p,$(WORKSPACE),$(p)/pyproject.toml)
 	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade >/dev/null
 	@$(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements.lock)"
 	@$(UV) pip sync --quiet --python $(PY) requirements.lock
 	@$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation $(foreach p,$(WORKSPACE),-e $(p))
