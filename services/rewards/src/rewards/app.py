@@ -11,6 +11,7 @@ from meadow_runtime.service import ServiceDefinition
 from meadow_runtime.settings import Settings
 
 from .consumers import CONSUMED_TOPICS, handlers
+from .uow import RewardsUnitOfWork
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -19,6 +20,7 @@ SERVICE = ServiceDefinition(
     description="The points ledger: earn rules, lots and expiry, tiers, catalog and redemption.",
     migrations_dir=MIGRATIONS_DIR,
     handlers=handlers,
+    unit_of_work=RewardsUnitOfWork,
     consumed_topics=CONSUMED_TOPICS,
 )
 

@@ -1,0 +1,1 @@
+"""Pure rules of the points ledger: no IO, no framework imports."""

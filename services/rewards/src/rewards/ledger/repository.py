@@ -1,0 +1,223 @@
+"""SQL of the ledger: set-based statements over whole batches (arrays in, one round trip each)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.ledger import Allocation, Lot, Transfer
+
+CustomerKey = tuple[str, str]  # (merchant_id, customer_id)
+
+
+@dataclass
+class BalanceRow:
+    merchant_id: str
+    customer_id: str
+    points: int
+    debt: int
+    tier_rank: int
+    tier_name: str | None
+    first_paid_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    transfer: Transfer
+    merchant_id: str
+    customer_id: str
+    reason: str | None
+    points: int
+    occurred_at: datetime
+    cause_event_id: UUID | None = None
+    cause_ref: str | None = None
+    actor: str | None = None
+    note: str | None = None
+
+
+LOCK_BALANCES = text(
+    """
+    INSERT INTO balances (merchant_id, customer_id)
+    SELECT m, c FROM unnest(CAST(:m AS text[]), CAST(:c AS text[])) AS k(m, c) ORDER BY m, c
+    ON CONFLICT (merchant_id, customer_id) DO UPDATE SET points = balances.points
+    RETURNING merchant_id, customer_id, points, debt, tier_rank, tier_name, first_paid_at
+    """
+)
+
+INSERT_TRANSFERS = text(
+    """
+    INSERT INTO transfers (id, merchant_id, customer_id, kind, reason, points, cause_event_id, cause_ref,
+                           actor, note, occurred_at)
+    SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:m AS text[]), CAST(:c AS text[]), CAST(:kind AS text[]),
+                         CAST(:reason AS text[]), CAST(:points AS bigint[]), CAST(:cause AS uuid[]),
+                         CAST(:ref AS text[]), CAST(:actor AS text[]), CAST(:note AS text[]),
+                         CAST(:at AS timestamptz[]))
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+
+INSERT_POSTINGS = text(
+    """
+    INSERT INTO postings (transfer_id, account, amount)
+    SELECT * FROM unnest(CAST(:t AS uuid[]), CAST(:a AS text[]), CAST(:v AS bigint[]))
+    """
+)
+
+INSERT_LOTS = text(
+    """
+    INSERT INTO lots (id, merchant_id, customer_id, points, remaining, expires_at, earned_at)
+    SELECT i, m, c, p, p, e, t FROM unnest(CAST(:id AS uuid[]), CAST(:m AS text[]), CAST(:c AS text[]),
+                                   CAST(:p AS bigint[]), CAST(:e AS timestamptz[]), CAST(:t AS timestamptz[]))
+                             AS l(i, m, c, p, e, t)
+    """
+)
+
+UPDATE_LOTS = text(
+    """
+    UPDATE lots SET remaining = v.r
+    FROM unnest(CAST(:id AS uuid[]), CAST(:r AS bigint[])) AS v(i, r)
+    WHERE lots.id = v.i
+    """
+)
+
+UPDATE_BALANCES = text(
+    """
+    UPDATE balances b SET points = v.p, debt = v.d, tier_rank = v.tr, tier_name = v.tn,
+                          first_paid_at = v.fp, updated_at = now()
+    FROM unnest(CAST(:m AS text[]), CAST(:c AS text[]), CAST(:p AS bigint[]), CAST(:d AS bigint[]),
+                CAST(:tr AS int[]), CAST(:tn AS text[]), CAST(:fp AS timestamptz[]))
+         AS v(m, c, p, d, tr, tn, fp)
+    WHERE b.merchant_id = v.m AND b.customer_id = v.c
+    """
+)
+
+LIVE_LOTS = text(
+    """
+    SELECT id, points, remaining, expires_at FROM lots
+    WHERE merchant_id = :m AND customer_id = :c AND remaining > 0
+    """
+)
+
+LOTS_BY_ID = text("SELECT id, points, remaining, expires_at FROM lots WHERE id = ANY(CAST(:ids AS uuid[]))")
+
+
+class LedgerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_balances(self, keys: Iterable[CustomerKey]) -> dict[CustomerKey, BalanceRow]:
+        """Create missing balance rows and lock them all (sorted, so concurrent batches never deadlock)."""
+        ordered = sorted(set(keys))
+        if not ordered:
+            return {}
+        rows = await self.session.execute(
+            LOCK_BALANCES, {"m": [k[0] for k in ordered], "c": [k[1] for k in ordered]}
+        )
+        return {(r.merchant_id, r.customer_id): BalanceRow(**r._asdict()) for r in rows}
+
+    async def save_balances(self, rows: Sequence[BalanceRow]) -> None:
+        if not rows:
+            return
+        await self.session.execute(
+            UPDATE_BALANCES,
+            {
+                "m": [r.merchant_id for r in rows],
+                "c": [r.customer_id for r in rows],
+                "p": [r.points for r in rows],
+                "d": [r.debt for r in rows],
+                "tr": [r.tier_rank for r in rows],
+                "tn": [r.tier_name for r in rows],
+                "fp": [r.first_paid_at for r in rows],
+            },
+        )
+
+    async def insert_transfers(self, records: Sequence[TransferRecord]) -> set[UUID]:
+        """Insert transfers whose id is new; returns those ids. Postings are written only for them."""
+        if not records:
+            return set()
+        result = await self.session.execute(
+            INSERT_TRANSFERS,
+            {
+                "id": [r.transfer.id for r in records],
+                "m": [r.merchant_id for r in records],
+                "c": [r.customer_id for r in records],
+                "kind": [r.transfer.kind.value for r in records],
+                "reason": [r.reason for r in records],
+                "points": [r.points for r in records],
+                "cause": [r.cause_event_id for r in records],
+                "ref": [r.cause_ref for r in records],
+                "actor": [r.actor for r in records],
+                "note": [r.note for r in records],
+                "at": [r.occurred_at for r in records],
+            },
+        )
+        fresh = {row[0] for row in result}
+        postings = [
+            (r.transfer.id, p.account.value, p.amount)
+            for r in records
+            if r.transfer.id in fresh
+            for p in r.transfer.postings
+        ]
+        if postings:
+            await self.session.execute(
+                INSERT_POSTINGS,
+                {"t": [p[0] for p in postings], "a": [p[1] for p in postings], "v": [p[2] for p in postings]},
+            )
+        return fresh
+
+    async def insert_lots(self, new_lots: Sequence[tuple[CustomerKey, Lot, datetime]]) -> None:
+        if not new_lots:
+            return
+        await self.session.execute(
+            INSERT_LOTS,
+            {
+                "id": [lot.id for _, lot, _ in new_lots],
+                "m": [key[0] for key, _, _ in new_lots],
+                "c": [key[1] for key, _, _ in new_lots],
+                "p": [lot.points for _, lot, _ in new_lots],
+                "e": [lot.expires_at for _, lot, _ in new_lots],
+                "t": [earned for _, _, earned in new_lots],
+            },
+        )
+
+    async def set_lot_remainders(self, lots: Sequence[Lot]) -> None:
+        if lots:
+            await self.session.execute(
+                UPDATE_LOTS, {"id": [lot.id for lot in lots], "r": [lot.remaining for lot in lots]}
+            )
+
+    async def live_lots(self, key: CustomerKey) -> tuple[Lot, ...]:
+        rows = await self.session.execute(LIVE_LOTS, {"m": key[0], "c": key[1]})
+        return tuple(Lot(r.id, r.points, r.remaining, r.expires_at) for r in rows)
+
+    async def lots_by_id(self, ids: Sequence[UUID]) -> tuple[Lot, ...]:
+        rows = await self.session.execute(LOTS_BY_ID, {"ids": list(ids)})
+        return tuple(Lot(r.id, r.points, r.remaining, r.expires_at) for r in rows)
+
+    async def merchant_settings(self, merchant_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """(points validity in days, time zone) per merchant; defaults where none are stored."""
+        rows = await self.session.execute(
+            text(
+                "SELECT merchant_id, points_validity_days, timezone FROM merchant_settings "
+                "WHERE merchant_id = ANY(CAST(:m AS text[]))"
+            ),
+            {"m": list(set(merchant_ids))},
+        )
+        return {r.merchant_id: (r.points_validity_days, r.timezone) for r in rows}
+
+
+def allocations_json(allocations: Iterable[Allocation]) -> str:
+    return json.dumps({str(a.lot_id): a.points for a in allocations})
+
+
+def allocations_from_json(raw: Any) -> tuple[Allocation, ...]:
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    return tuple(Allocation(UUID(lot_id), int(points)) for lot_id, points in data.items())

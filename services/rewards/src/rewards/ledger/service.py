@@ -1,0 +1,170 @@
+"""Moving points: the ledger rules of `domain.ledger` applied to the database under the customer's lock.
+
+Nothing here commits: the consumer batch, endpoint or job that opened the unit of work does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from sqlalchemy import text
+
+from meadow_contracts.events import EarnReason, PointsEarned
+
+from ..domain.ledger import Lot, Outcome, Wallet, earn_transfer
+from .repository import BalanceRow, CustomerKey, TransferRecord
+
+if TYPE_CHECKING:
+    from ..uow import RewardsUnitOfWork
+
+DEFAULT_VALIDITY_DAYS = 365
+
+
+class DuplicateTransfer(Exception):
+    """The transfer's cause was already applied: the caller treats the movement as done."""
+
+
+@dataclass(frozen=True)
+class Earning:
+    transfer_id: UUID
+    merchant_id: str
+    customer_id: str
+    points: int
+    reason: EarnReason
+    occurred_at: datetime
+    cause_event_id: UUID | None = None
+    cause_ref: str | None = None
+    actor: str | None = None
+    note: str | None = None
+
+    @property
+    def key(self) -> CustomerKey:
+        return (self.merchant_id, self.customer_id)
+
+
+@dataclass(frozen=True)
+class Credited:
+    earning: Earning
+    debt_repaid: int
+    balance_after: int
+    expires_at: datetime
+
+
+async def existing_transfers(uow: RewardsUnitOfWork, ids: Sequence[UUID]) -> set[UUID]:
+    if not ids:
+        return set()
+    rows = await uow.session.execute(
+        text("SELECT id FROM transfers WHERE id = ANY(CAST(:ids AS uuid[]))"), {"ids": list(ids)}
+    )
+    return {row[0] for row in rows}
+
+
+async def credit(
+    uow: RewardsUnitOfWork,
+    earnings: Sequence[Earning],
+    locked: dict[CustomerKey, BalanceRow] | None = None,
+    *,
+    save: bool = True,
+) -> list[Credited]:
+    """Apply a batch of earnings: each repays debt first, the rest becomes a lot; emits `points.earned`.
+
+    Earnings whose transfer id already exists (a replay by another path) are skipped. The balances of
+    every customer involved are locked first (or were locked by the caller, passed as `locked`); with
+    `save=False` the caller saves those rows itself (it has more to change on them).
+    """
+    unique = list({e.transfer_id: e for e in earnings if e.points > 0}.values())
+    if not unique:
+        return []
+    balances = locked if locked is not None else await uow.ledger.lock_balances(e.key for e in unique)
+    missing = {e.key for e in unique} - balances.keys()
+    if missing:
+        balances.update(await uow.ledger.lock_balances(missing))
+    seen = await existing_transfers(uow, [e.transfer_id for e in unique])
+    fresh = [e for e in unique if e.transfer_id not in seen]
+    validity = await uow.ledger.merchant_settings(e.merchant_id for e in fresh)
+    records: list[TransferRecord] = []
+    new_lots: list[tuple[CustomerKey, Lot, datetime]] = []
+    credited: list[Credited] = []
+    for earning in fresh:
+        row = balances[earning.key]
+        moved, repaid, points_credited = earn_transfer(earning.transfer_id, earning.points, row.debt)
+        days = validity.get(earning.merchant_id, (DEFAULT_VALIDITY_DAYS, ""))[0]
+        expires_at = earning.occurred_at + timedelta(days=days)
+        row.debt -= repaid
+        row.points += points_credited
+        records.append(
+            TransferRecord(
+                moved, earning.merchant_id, earning.customer_id, earning.reason, earning.points,
+                earning.occurred_at, earning.cause_event_id, earning.cause_ref, earning.actor, earning.note,
+            )
+        )  # fmt: skip
+        if points_credited:
+            new_lots.append(
+                (
+                    earning.key,
+                    Lot(moved.id, points_credited, points_credited, expires_at),
+                    earning.occurred_at,
+                )
+            )
+        credited.append(Credited(earning, repaid, row.points, expires_at))
+    inserted = await uow.ledger.insert_transfers(records)
+    if len(inserted) != len(records):
+        raise RuntimeError("a transfer appeared while its customer was locked; retrying the batch")
+    await uow.ledger.insert_lots(new_lots)
+    if save:
+        await uow.ledger.save_balances([balances[k] for k in {e.key for e in fresh}])
+    for done in credited:
+        e = done.earning
+        uow.outbox.add(
+            PointsEarned(
+                transfer_id=e.transfer_id, customer_id=e.customer_id, points=e.points, reason=e.reason,
+                cause_event_id=e.cause_event_id, expires_at=done.expires_at, debt_repaid=done.debt_repaid,
+                balance_after=done.balance_after,
+            ),
+            merchant_id=e.merchant_id,
+            subject=e.customer_id,
+        )  # fmt: skip
+    return credited
+
+
+@dataclass
+class LockedWallet:
+    """A customer's balance row (locked) and live lots, for movements that take points."""
+
+    row: BalanceRow
+    wallet: Wallet
+
+    @property
+    def key(self) -> CustomerKey:
+        return (self.row.merchant_id, self.row.customer_id)
+
+
+async def open_wallet(
+    uow: RewardsUnitOfWork, key: CustomerKey, with_lots: Sequence[UUID] = ()
+) -> LockedWallet:
+    row = (await uow.ledger.lock_balances([key]))[key]
+    lots = {lot.id: lot for lot in await uow.ledger.live_lots(key)}
+    extra = [lot_id for lot_id in with_lots if lot_id not in lots]
+    if extra:
+        lots.update({lot.id: lot for lot in await uow.ledger.lots_by_id(extra)})
+    return LockedWallet(row, Wallet(tuple(lots.values()), row.debt))
+
+
+async def record(
+    uow: RewardsUnitOfWork, locked: LockedWallet, outcome: Outcome, entry: TransferRecord
+) -> None:
+    """Persist one movement on a locked wallet; raises DuplicateTransfer if its cause was applied before."""
+    if not await uow.ledger.insert_transfers([entry]):
+        raise DuplicateTransfer(str(entry.transfer.id))
+    before = {lot.id: lot.remaining for lot in locked.wallet.lots}
+    changed = [lot for lot in outcome.wallet.lots if lot.id in before and before[lot.id] != lot.remaining]
+    await uow.ledger.set_lot_remainders(changed)
+    if outcome.new_lot is not None:
+        await uow.ledger.insert_lots([(locked.key, outcome.new_lot, entry.occurred_at)])
+    locked.row = replace(locked.row, points=outcome.wallet.balance, debt=outcome.wallet.debt)
+    locked.wallet = outcome.wallet
+    await uow.ledger.save_balances([locked.row])

@@ -1,0 +1,89 @@
+"""order.paid and order.refunded end to end: event in → ledger state → events out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import uuid4
+
+from sqlalchemy import text
+
+from meadow_contracts import Topic
+from meadow_runtime.testing.harness import ServiceHarness
+from meadow_runtime.testing.kafka import TopicReader
+from rewards.domain.ledger import spend
+from rewards.ledger.repository import TransferRecord
+from rewards.ledger.service import open_wallet, record
+
+from .helpers import ORDERS, balance, deliver, ledger_invariants, merchant, order_paid, order_refunded
+
+
+async def purchase_rule(svc: ServiceHarness, m: str, rate: str = "1", **categories: list[str]) -> None:
+    async with svc.uow() as uow:
+        await uow.session.execute(
+            text(
+                "INSERT INTO earn_rules (id, merchant_id, kind, name, points_per_unit, include_categories, "
+                "exclude_categories) VALUES (:id, :m, 'purchase', 'spend', :r, :inc, :exc)"
+            ),
+            {"id": uuid4(), "m": m, "r": Decimal(rate), "inc": categories.get("include", []),
+             "exc": categories.get("exclude", [])},
+        )  # fmt: skip
+        await uow.commit()
+
+
+async def test_a_paid_order_earns_points_once_per_order_and_says_so(svc: ServiceHarness) -> None:
+    m = merchant()
+    await purchase_rule(svc, m, "1", exclude=["gift_card"])
+    paid = order_paid(m, "c1", "o1", [("l1", "formula", 12_345), ("l2", "gift_card", 50_000)])
+    same_order_other_event = order_paid(m, "c1", "o1", [("l1", "formula", 12_345)])
+    await deliver(svc, ORDERS, paid, paid, same_order_other_event)
+    assert await balance(svc, m, "c1") == (123, 0)
+    assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
+
+    await svc.publish_outbox()
+    async with TopicReader(svc.settings, Topic.REWARDS.value) as reader:
+        envelopes = await reader.wait_for(1)
+    earned = [e for e in envelopes if e.merchant_id == m and e.type == "rewards.points_earned.v1"]
+    assert [(e.data["points"], e.data["reason"], e.data["balance_after"]) for e in earned] == [
+        (123, "purchase", 123)
+    ]
+    assert earned[0].data["cause_event_id"] == str(paid.id)
+
+
+async def test_a_refund_after_spending_creates_debt_that_the_next_earning_repays(svc: ServiceHarness) -> None:
+    m = merchant()
+    await purchase_rule(svc, m, "1")
+    await deliver(svc, ORDERS, order_paid(m, "c1", "o1", [("l1", "toys", 10_000)]))
+    async with svc.uow() as uow:  # spend 80 of the 100 through the ledger service
+        locked = await open_wallet(uow, (m, "c1"))
+        outcome = spend(locked.wallet, uuid4(), 80, datetime.now(UTC))
+        await record(
+            uow, locked, outcome, TransferRecord(outcome.transfer, m, "c1", None, 80, datetime.now(UTC))
+        )
+        await uow.commit()
+    refund = order_refunded(m, "c1", "o1", "r1", [("l1", 10_000)])
+    await deliver(svc, ORDERS, refund, refund)
+    assert await balance(svc, m, "c1") == (0, 80)
+
+    await deliver(svc, ORDERS, order_paid(m, "c1", "o2", [("l1", "toys", 5_000)]))
+    assert await balance(svc, m, "c1") == (0, 30)
+    await deliver(svc, ORDERS, order_paid(m, "c1", "o3", [("l1", "toys", 5_000)]))
+    assert await balance(svc, m, "c1") == (20, 0)
+    assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
+
+
+async def test_a_refund_arriving_before_its_order_is_settled_with_the_order(
+    svc: ServiceHarness,
+) -> None:
+    m = merchant()
+    await purchase_rule(svc, m, "1")
+    paid = order_paid(m, "c1", "o1", [("l1", "toys", 10_000), ("l2", "toys", 4_000)])
+    partial = order_refunded(m, "c1", "o1", "r1", [("l2", 2_000)])
+    await deliver(svc, ORDERS, partial)
+    assert await balance(svc, m, "c1") == (0, 0)
+    await deliver(svc, ORDERS, paid, partial)
+    assert await balance(svc, m, "c1") == (120, 0)
+    rest = order_refunded(m, "c1", "o1", "r2", [("l2", 2_000)])
+    await deliver(svc, ORDERS, rest)
+    assert await balance(svc, m, "c1") == (100, 0)
+    assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
