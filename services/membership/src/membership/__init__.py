@@ -1,1 +1,1 @@
-"""Meadow membership service: Groups, sub-groups of bounded size, gated joins, invites, blacklist and staff."""
+"""Meadow membership service: groups, bounded sub-groups, gated joins, invites, blacklist and staff."""

@@ -1,0 +1,1 @@
+"""Blacklist: endpoints, service, repository and schemas."""

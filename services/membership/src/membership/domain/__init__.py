@@ -1,0 +1,1 @@
+"""Pure membership rules: seat placement, join rules, invite validity, projection ordering. No IO."""

@@ -1,0 +1,1 @@
+"""Groups: endpoints, service, repository and schemas."""

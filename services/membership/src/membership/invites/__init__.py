@@ -1,0 +1,1 @@
+"""Invites: endpoints, service, repository and schemas."""

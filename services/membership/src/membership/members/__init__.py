@@ -1,0 +1,1 @@
+"""Members: endpoints, service, repository and schemas."""

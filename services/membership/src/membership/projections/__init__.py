@@ -1,0 +1,1 @@
+"""Projections: endpoints, service, repository and schemas."""

@@ -1,0 +1,1 @@
+"""Staff: endpoints, service, repository and schemas."""
