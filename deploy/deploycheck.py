@@ -49,8 +49,11 @@ Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def load_documents(path: Path) -> list[Doc]:
-    with path.open() as fh:
-        return [d for d in yaml.load_all(fh, Loader=Loader) if d]
+    return load_documents_from_text(path.read_text())
+
+
+def load_documents_from_text(text: str) -> list[Doc]:
+    return [d for d in yaml.load_all(text, Loader=Loader) if d]
 
 
 def describe(doc: Doc) -> str:
@@ -115,7 +118,9 @@ def validate_custom(docs: list[Doc], workdir: Path, schemas: Path = SCHEMAS) -> 
     for index, doc in enumerate(d for d in docs if is_custom_resource(d)):
         schema = schema_path(doc, schemas)
         if not schema.is_file():
-            errors.append(f"{describe(doc)}: no schema for {doc.get('apiVersion')} {doc.get('kind')} ({schema})")
+            errors.append(
+                f"{describe(doc)}: no schema for {doc.get('apiVersion')} {doc.get('kind')} ({schema})"
+            )
             continue
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", str((doc.get("metadata") or {}).get("name", "unnamed")))
         target = workdir / "cr" / schema.parent.name / schema.stem / f"{index:03d}-{name}.yaml"

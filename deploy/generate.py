@@ -142,7 +142,10 @@ def env(svc: Service, *, database: bool = True) -> list[dict[str, Any]]:
     items += [
         {"name": "KAFKA_SASL_USERNAME", "value": svc.kafka_user},
         # Strimzi's User Operator writes the SCRAM password to a Secret named after the KafkaUser.
-        {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": svc.kafka_user, "key": "password"}}},
+        {
+            "name": "KAFKA_SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": svc.kafka_user, "key": "password"}},
+        },
         {"name": "JWT_SECRET", "valueFrom": {"secretKeyRef": {"name": "meadow-jwt", "key": "jwt-secret"}}},
         {
             "name": "JWT_PUBLIC_KEY",
@@ -210,7 +213,12 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
         }
     )
 
-    api = container(svc, "api", ["api", n, "--host", "0.0.0.0", "--port", str(API_PORT)], resources("100m", "256Mi", "1", "512Mi"))
+    api = container(
+        svc,
+        "api",
+        ["api", n, "--host", "0.0.0.0", "--port", str(API_PORT)],
+        resources("100m", "256Mi", "1", "512Mi"),
+    )
     api["ports"] = [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}]
     api["startupProbe"] = {
         "httpGet": {"path": "/healthz", "port": "http"},
@@ -240,7 +248,10 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
             "metadata": {"name": f"{n}-api", "labels": api_labels},
             "spec": {
                 "revisionHistoryLimit": 5,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+                },
                 "selector": {"matchLabels": {LABEL_NAME: n, LABEL_COMPONENT: "api"}},
                 "template": {
                     "metadata": {"labels": api_labels},
@@ -259,7 +270,11 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
         deployment: dict[str, Any] = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": f"{n}-{component}", "labels": meta_labels, "annotations": no_probe_annotations()},
+            "metadata": {
+                "name": f"{n}-{component}",
+                "labels": meta_labels,
+                "annotations": no_probe_annotations(),
+            },
             "spec": {
                 "revisionHistoryLimit": 5,
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -272,7 +287,7 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
             },
         }
         if component == "scheduler":
-            # The scheduler claims due posts with SKIP LOCKED, so more than one may run; KEDA does not scale it.
+            # The scheduler claims due posts with SKIP LOCKED, so several may run; KEDA does not scale it.
             deployment["spec"] = {"replicas": 1, **deployment["spec"]}
         docs.append(deployment)
 
@@ -325,7 +340,13 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
                 "minReplicas": 2,
                 "maxReplicas": 6,
                 "metrics": [
-                    {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 70},
+                        },
+                    }
                 ],
                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
             },
@@ -383,7 +404,9 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
             "metadata": {"name": f"{n}-api", "labels": api_labels},
             "spec": {
                 "selector": {"matchLabels": {LABEL_NAME: n, LABEL_COMPONENT: "api"}},
-                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}],
+                "endpoints": [
+                    {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+                ],
             },
         }
     )
@@ -398,8 +421,16 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
                 "ingress": [
                     {
                         "from": [
-                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}},
-                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}},
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}
+                                }
+                            },
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                                }
+                            },
                         ],
                         "ports": [{"protocol": "TCP", "port": API_PORT}],
                     }
@@ -409,7 +440,13 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
     )
     egress: list[dict[str, Any]] = [
         {
-            "to": [{"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER, "strimzi.io/kind": "Kafka"}}}],
+            "to": [
+                {
+                    "podSelector": {
+                        "matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER, "strimzi.io/kind": "Kafka"}
+                    }
+                }
+            ],
             "ports": [{"protocol": "TCP", "port": 9092}],
         },
         {
@@ -445,12 +482,18 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
                     "policyTypes": ["Egress"],
                     "egress": [
                         {
-                            # merchants' webhook endpoints: public HTTPS only, never the cluster or cloud metadata
+                            # merchants' webhooks: public HTTPS only, never the cluster or cloud metadata
                             "to": [
                                 {
                                     "ipBlock": {
                                         "cidr": "0.0.0.0/0",
-                                        "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"],
+                                        "except": [
+                                            "10.0.0.0/8",
+                                            "172.16.0.0/12",
+                                            "192.168.0.0/16",
+                                            "169.254.0.0/16",
+                                            "100.64.0.0/10",
+                                        ],
                                     }
                                 }
                             ],
@@ -474,7 +517,10 @@ def topic_docs() -> list[dict[str, Any]]:
             {
                 "apiVersion": "kafka.strimzi.io/v1",
                 "kind": "KafkaTopic",
-                "metadata": {"name": k8s_name(topic), "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, LABEL_PART_OF: "meadow"}},
+                "metadata": {
+                    "name": k8s_name(topic),
+                    "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, LABEL_PART_OF: "meadow"},
+                },
                 "spec": {
                     "topicName": topic,
                     "partitions": 12,
@@ -519,7 +565,10 @@ def user_doc(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",
         "metadata": {"name": name, "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, LABEL_PART_OF: "meadow"}},
-        "spec": {"authentication": {"type": "scram-sha-512"}, "authorization": {"type": "simple", "acls": rules}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": rules},
+        },
     }
 
 
@@ -561,7 +610,7 @@ def ingress_doc() -> dict[str, Any]:
 
 
 def postgres_ingress_policy(cluster: str, clients: list[str]) -> dict[str, Any]:
-    """Who may reach a CloudNativePG cluster's pods: its services, its own instances, the operator, Prometheus."""
+    """Who may reach a CloudNativePG cluster's pods: its services, its instances, the operator, Prometheus."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -572,7 +621,11 @@ def postgres_ingress_policy(cluster: str, clients: list[str]) -> dict[str, Any]:
             "ingress": [
                 {
                     "from": [
-                        {"podSelector": {"matchExpressions": [{"key": LABEL_NAME, "operator": "In", "values": clients}]}}
+                        {
+                            "podSelector": {
+                                "matchExpressions": [{"key": LABEL_NAME, "operator": "In", "values": clients}]
+                            }
+                        }
                     ],
                     "ports": [{"protocol": "TCP", "port": 5432}],
                 },
@@ -580,12 +633,22 @@ def postgres_ingress_policy(cluster: str, clients: list[str]) -> dict[str, Any]:
                     # replication between instances, and the instance manager's status endpoint
                     "from": [
                         {"podSelector": {"matchLabels": {"cnpg.io/cluster": cluster}}},
-                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": CNPG_NAMESPACE}}},
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": CNPG_NAMESPACE}
+                            }
+                        },
                     ],
                     "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 8000}],
                 },
                 {
-                    "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}],
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                            }
+                        }
+                    ],
                     "ports": [{"protocol": "TCP", "port": 9187}],
                 },
             ],
@@ -645,7 +708,10 @@ def prod_postgres_docs() -> list[dict[str, Any]]:
             {
                 "apiVersion": "postgresql.cnpg.io/v1",
                 "kind": "ScheduledBackup",
-                "metadata": {"name": f"{s.db_cluster}-daily", "labels": {LABEL_PART_OF: "meadow", LABEL_NAME: s.name}},
+                "metadata": {
+                    "name": f"{s.db_cluster}-daily",
+                    "labels": {LABEL_PART_OF: "meadow", LABEL_NAME: s.name},
+                },
                 "spec": {
                     "schedule": "0 0 3 * * *",  # seconds first: 03:00 every day
                     "backupOwnerReference": "self",
@@ -698,7 +764,12 @@ def dev_postgres_docs() -> list[dict[str, Any]]:
             # CloudNativePG sets each role's password from its `<service>-db-app` secret (basic-auth type)
             "managed": {
                 "roles": [
-                    {"name": s.name, "ensure": "present", "login": True, "passwordSecret": {"name": s.db_secret}}
+                    {
+                        "name": s.name,
+                        "ensure": "present",
+                        "login": True,
+                        "passwordSecret": {"name": s.db_secret},
+                    }
                     for s in SERVICES
                 ]
             },
