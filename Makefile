@@ -33,7 +33,7 @@ install: $(VENV)/.installed
 run: install
 	@$(PY) -m meadow_devstack.run
 
-test: install lint pytest deploy-check
+test: install lint deploy-check pytest
 
 pytest: install
 	@mkdir -p -m 700 $(XDG_RUNTIME_DIR)

@@ -113,6 +113,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)  # explicit: a shell may have started us with SIGINT ignored
     postgres: PostgresServer | None = None
     broker: TansuBroker | None = None
     try:
