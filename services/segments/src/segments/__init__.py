@@ -1,1 +1,1 @@
-"""Meadow segments service: Customer facts, the segment rule language, lifecycle, RFM, tags and group metrics."""
+"""Meadow segments service: customer facts, the rule language, lifecycle, RFM, tags and group metrics."""

@@ -1,8 +1,300 @@
-"""Which events the segments service handles, and with which handler."""
+"""Which events the segments service handles, and with which handler.
 
-from meadow_contracts import Topic
-from meadow_runtime.consumer import HandlerRegistry
+Each handler writes the facts of its run of events (idempotently: a fact keyed by its natural id is
+written once), then re-evaluates only the customers the run touched, naming which facts changed so
+only the segments reading them are re-evaluated. The runner commits the transaction.
+"""
 
-CONSUMED_TOPICS: tuple[str, ...] = tuple(t.value for t in (Topic.COMMERCE_ORDERS, Topic.COMMERCE_CUSTOMERS, Topic.MEMBERSHIP, Topic.CONTENT, Topic.REWARDS,))
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from meadow_contracts import (
+    CommentCreated,
+    CustomerProfileUpdated,
+    Event,
+    InviteAccepted,
+    MemberBlocked,
+    MemberJoined,
+    MemberLeft,
+    MemberRemoved,
+    OrderPaid,
+    OrderRefunded,
+    ProductFavorited,
+    TierChanged,
+    Topic,
+    VoteCast,
+)
+from meadow_runtime.consumer import Delivery, HandlerRegistry
+
+from .facts.service import reevaluate_customers
+from .uow import SegmentsUnitOfWork
+
+CONSUMED_TOPICS: tuple[str, ...] = tuple(
+    t.value
+    for t in (Topic.COMMERCE_ORDERS, Topic.COMMERCE_CUSTOMERS, Topic.MEMBERSHIP, Topic.CONTENT, Topic.REWARDS)
+)
 
 handlers = HandlerRegistry()
+
+E = TypeVar("E", bound=Event)
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def by_merchant(deliveries: Sequence[Delivery[E]]) -> dict[str, list[E]]:
+    grouped: dict[str, list[E]] = defaultdict(list)
+    for delivery in deliveries:
+        grouped[delivery.envelope.merchant_id].append(delivery.event)
+    return grouped
+
+
+async def _reevaluate(uow: SegmentsUnitOfWork, merchant: str, touched: dict[str, set[str]]) -> None:
+    await reevaluate_customers(
+        uow, merchant, {c: frozenset(kinds) for c, kinds in touched.items()}, datetime.now(UTC)
+    )
+
+
+def _touch(customers: Sequence[str], *kinds: str) -> dict[str, set[str]]:
+    return {c: set(kinds) for c in customers}
+
+
+@handlers.on(OrderPaid)
+async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderPaid]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        await uow.facts.ensure_customers(merchant, customers)
+        orders = [
+            {
+                "merchant": merchant,
+                "order_id": e.order_id,
+                "customer_id": e.customer_id,
+                "paid_at": e.paid_at,
+                "total_minor": e.total_minor,
+                "channel": e.channel,
+            }
+            for e in events
+        ]
+        lines = [
+            {
+                "merchant": merchant,
+                "order_id": e.order_id,
+                "line_id": line.line_id,
+                "customer_id": e.customer_id,
+                "product_id": line.product_id,
+                "category": line.category,
+                "amount_minor": line.amount_minor,
+                "paid_at": e.paid_at,
+            }
+            for e in events
+            for line in e.lines
+        ]
+        await uow.facts.add_orders(orders, lines)
+        touched = _touch(customers, "orders", "profile")
+        # A referred customer's first purchase can make their inviter a distributor.
+        for inviter in await uow.facts.inviters_of(merchant, customers):
+            touched.setdefault(inviter, set()).add("referrals")
+        await _reevaluate(uow, merchant, touched)
+
+
+@handlers.on(OrderRefunded)
+async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderRefunded]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        await uow.facts.ensure_customers(merchant, customers)
+        await uow.facts.add_refund_lines(
+            [
+                {
+                    "merchant": merchant,
+                    "refund_id": e.refund_id,
+                    "line_id": line.line_id,
+                    "order_id": e.order_id,
+                    "customer_id": e.customer_id,
+                    "amount_minor": line.amount_minor,
+                    "refunded_at": e.refunded_at,
+                    "is_complaint": e.is_complaint,
+                }
+                for e in events
+                for line in e.lines
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(customers, "refunds"))
+
+
+@handlers.on(CustomerProfileUpdated)
+async def on_profile_updated(
+    uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CustomerProfileUpdated]]
+) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        await uow.facts.ensure_customers(merchant, customers)
+        await uow.facts.update_profiles(
+            [
+                {
+                    "merchant": merchant,
+                    "customer_id": e.customer_id,
+                    "gender": e.gender,
+                    "birth_year": e.birth_year,
+                    "city": e.city,
+                    "size": e.size,
+                    "channel": e.channel,
+                }
+                for e in events
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(customers, "profile"))
+
+
+@handlers.on(ProductFavorited)
+async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[ProductFavorited]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        await uow.facts.ensure_customers(merchant, customers)
+        await uow.facts.add_favorites(
+            [
+                {
+                    "merchant": merchant,
+                    "customer_id": e.customer_id,
+                    "product_id": e.product_id,
+                    "category": e.category,
+                    "favorited_at": e.favorited_at,
+                }
+                for e in events
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(customers, "favorites"))
+
+
+@handlers.on(MemberJoined)
+async def on_member_joined(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberJoined]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        await uow.facts.ensure_customers(merchant, customers)
+        await uow.facts.join_groups(
+            [
+                {
+                    "merchant": merchant,
+                    "group_id": str(e.group_id),
+                    "customer_id": e.customer_id,
+                    "at": e.joined_at,
+                }
+                for e in events
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(customers, "groups"))
+
+
+def _leaving(
+    events: Sequence[E], merchant: str, rows: Callable[[E], list[tuple[str, str, datetime]]]
+) -> list[dict[str, Any]]:
+    return [
+        {"merchant": merchant, "group_id": group, "customer_id": customer, "at": at}
+        for e in events
+        for group, customer, at in rows(e)
+    ]
+
+
+@handlers.on(MemberLeft)
+async def on_member_left(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberLeft]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        await uow.facts.leave_groups(
+            _leaving(events, merchant, lambda e: [(str(e.group_id), e.customer_id, e.left_at)])
+        )
+        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"))
+
+
+@handlers.on(MemberRemoved)
+async def on_member_removed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberRemoved]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        await uow.facts.leave_groups(
+            _leaving(events, merchant, lambda e: [(str(e.group_id), e.customer_id, e.removed_at)])
+        )
+        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"))
+
+
+@handlers.on(MemberBlocked)
+async def on_member_blocked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberBlocked]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        await uow.facts.leave_groups(
+            _leaving(
+                events,
+                merchant,
+                lambda e: [(str(g), e.customer_id, e.blocked_at) for g in e.removed_from_group_ids],
+            )
+        )
+        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"))
+
+
+@handlers.on(CommentCreated)
+async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CommentCreated]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events if not e.by_staff]
+        await uow.facts.ensure_customers(merchant, customers)
+        await uow.facts.add_activities(
+            [
+                {
+                    "merchant": merchant,
+                    "activity_id": str(e.comment_id),
+                    "customer_id": e.customer_id,
+                    "group_id": str(e.group_id) if e.group_id else None,
+                    "kind": e.kind,
+                    "at": e.created_at,
+                }
+                for e in events
+                if not e.by_staff
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(customers, "activity"))
+
+
+@handlers.on(VoteCast)
+async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[VoteCast]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        await uow.facts.ensure_customers(merchant, customers)
+        await uow.facts.add_activities(
+            [
+                {
+                    "merchant": merchant,
+                    "activity_id": f"{e.poll_id}:{e.customer_id}",
+                    "customer_id": e.customer_id,
+                    "group_id": None,
+                    "kind": "vote",
+                    "at": e.cast_at,
+                }
+                for e in events
+            ]
+        )
+
+
+@handlers.on(InviteAccepted)
+async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[InviteAccepted]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        referred = [
+            e for e in events if e.inviter_customer_id and e.inviter_customer_id != e.invitee_customer_id
+        ]
+        inviters = [e.inviter_customer_id for e in referred if e.inviter_customer_id]
+        await uow.facts.ensure_customers(merchant, [*inviters, *(e.invitee_customer_id for e in referred)])
+        await uow.facts.add_referrals(
+            [
+                {
+                    "merchant": merchant,
+                    "invitee_id": e.invitee_customer_id,
+                    "inviter_id": e.inviter_customer_id,
+                    "at": e.accepted_at,
+                }
+                for e in referred
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(inviters, "referrals"))
+
+
+@handlers.on(TierChanged)
+async def on_tier_changed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[TierChanged]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        await uow.facts.ensure_customers(merchant, [e.customer_id for e in events])
+        await uow.facts.update_tiers(
+            [{"merchant": merchant, "customer_id": e.customer_id, "rank": e.new_rank} for e in events]
+        )

@@ -1,5 +1,142 @@
-"""SQLAlchemy metadata of the segments database (runtime tables included, so alembic sees them)."""
+"""SQLAlchemy metadata of the segments database (runtime tables included, so alembic sees them).
+
+Every table leads with `merchant_id`: each query is scoped to one merchant and every index serves that.
+"""
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
 
 from meadow_runtime.tables import runtime_metadata
 
 metadata = runtime_metadata()
+
+M = 64  # merchant id length, as in the envelope
+ID = 128
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("customer_id", String(ID), primary_key=True),
+    Column("gender", String(16)),
+    Column("birth_year", Integer),
+    Column("city", String(64)),
+    Column("size", String(32)),
+    Column("channel", String(64)),
+    Column("tier_rank", Integer, nullable=False, server_default="0"),
+    Column("lifecycle", String(16), nullable=False, server_default="prospect"),
+    Column("r_score", Integer),
+    Column("f_score", Integer),
+    Column("m_score", Integer),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("order_id", String(ID), primary_key=True),
+    Column("customer_id", String(ID), nullable=False),
+    Column("paid_at", DateTime(timezone=True), nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("channel", String(64)),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("order_id", String(ID), primary_key=True),
+    Column("line_id", String(ID), primary_key=True),
+    Column("customer_id", String(ID), nullable=False),
+    Column("product_id", String(ID), nullable=False),
+    Column("category", String(ID), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("paid_at", DateTime(timezone=True), nullable=False),
+)
+
+refund_lines = Table(
+    "refund_lines",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("refund_id", String(ID), primary_key=True),
+    Column("line_id", String(ID), primary_key=True),
+    Column("order_id", String(ID), nullable=False),
+    Column("customer_id", String(ID), nullable=False),
+    Column("product_id", String(ID)),
+    Column("category", String(ID)),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("refunded_at", DateTime(timezone=True), nullable=False),
+    Column("is_complaint", Boolean, nullable=False, server_default="false"),
+)
+
+favorites = Table(
+    "favorites",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("customer_id", String(ID), primary_key=True),
+    Column("product_id", String(ID), primary_key=True),
+    Column("category", String(ID), nullable=False),
+    Column("favorited_at", DateTime(timezone=True), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("group_id", String(64), primary_key=True),
+    Column("customer_id", String(ID), primary_key=True),
+    Column("joined_at", DateTime(timezone=True), nullable=False),
+    Column("left_at", DateTime(timezone=True)),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("activity_id", String(64), primary_key=True),
+    Column("customer_id", String(ID), nullable=False),
+    Column("group_id", String(64)),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("invitee_id", String(ID), primary_key=True),
+    Column("inviter_id", String(ID), nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("merchant_id", String(M), nullable=False),
+    Column("key", String(ID), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", String(2000), nullable=False, server_default=""),
+    Column("rule", JSONB, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+segment_memberships = Table(
+    "segment_memberships",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("segment_key", String(ID), primary_key=True),
+    Column("customer_id", String(ID), primary_key=True),
+    Column("entered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+ingested_events = Table(
+    "ingested_events",
+    metadata,
+    Column("merchant_id", String(M), primary_key=True),
+    Column("event_id", Uuid, primary_key=True),
+    Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

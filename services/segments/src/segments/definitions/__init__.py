@@ -1,0 +1,1 @@
+"""Merchant-defined segments: CRUD, preview, full recompute and members."""

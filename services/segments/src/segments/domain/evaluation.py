@@ -1,0 +1,110 @@
+"""Incremental evaluation: given one customer's facts and what just changed, their new memberships.
+
+Built-in segments are recomputed every time (they are cheap); a merchant segment is re-evaluated only
+if the event touched a fact its rule reads, or a segment its rule names changed in this same pass.
+Segments are visited dependencies first, so `in_segment` always sees the membership of this pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .builtins import DEFAULT_POLICY, Policy, builtin_segments, is_builtin, lifecycle_stage
+from .facts import CustomerFacts, Lifecycle
+from .rules import Dependencies, Predicate, Rule, compile_predicate, dependencies
+
+
+@dataclass(frozen=True)
+class CompiledSegment:
+    key: str
+    predicate: Predicate
+    depends_on: Dependencies
+
+
+def compile_segments(rules: Mapping[str, Rule], now: datetime) -> list[CompiledSegment]:
+    """Compile a merchant's segments, ordered so every segment comes after the segments it names."""
+    return [
+        CompiledSegment(key, compile_predicate(rules[key], now), dependencies(rules[key]))
+        for key in dependency_order({k: dependencies(r).segments for k, r in rules.items()})
+    ]
+
+
+def dependency_order(references: Mapping[str, Iterable[str]]) -> list[str]:
+    ordered: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(key: str) -> None:
+        if state.get(key) == "done":
+            return
+        if state.get(key) == "visiting":
+            raise CyclicSegments(key)
+        state[key] = "visiting"
+        for ref in references.get(key, ()):
+            if ref in references:
+                visit(ref)
+        state[key] = "done"
+        ordered.append(key)
+
+    for key in sorted(references):
+        visit(key)
+    return ordered
+
+
+class CyclicSegments(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"segment {key!r} depends on itself through in_segment")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Outcome:
+    customer_id: str
+    lifecycle_before: Lifecycle
+    lifecycle_after: Lifecycle
+    entered: frozenset[str]
+    exited: frozenset[str]
+
+
+def reevaluate(
+    facts: CustomerFacts,
+    now: datetime,
+    segments: Sequence[CompiledSegment],
+    touched: frozenset[str] | None,
+    policy: Policy = DEFAULT_POLICY,
+) -> Outcome:
+    """`facts.segments` holds the memberships before; `touched=None` re-evaluates every segment."""
+    before = facts.segments
+    stage_before = facts.lifecycle
+    stage = lifecycle_stage(facts, now, policy)
+    facts = facts.with_lifecycle(stage)
+    kinds = set(touched) if touched is not None else set()
+    if stage != stage_before:
+        kinds.add("lifecycle")
+    builtins = builtin_segments(facts, now, policy)
+    members = {key for key in before if not is_builtin(key)} | builtins
+    changed = set(before ^ members)
+    for segment in segments:
+        affected = (
+            touched is None
+            or not segment.depends_on.facts.isdisjoint(kinds)
+            or not segment.depends_on.segments.isdisjoint(changed)
+        )
+        if not affected:
+            continue
+        is_member = segment.predicate(facts.with_segments(frozenset(members)))
+        if is_member != (segment.key in members):
+            changed.add(segment.key)
+            if is_member:
+                members.add(segment.key)
+            else:
+                members.discard(segment.key)
+    final = frozenset(members)
+    return Outcome(
+        customer_id=facts.customer_id,
+        lifecycle_before=stage_before,
+        lifecycle_after=stage,
+        entered=final - before,
+        exited=before - final,
+    )

@@ -1,0 +1,389 @@
+"""The segment rule language: a JSON AST merchants save, validated with errors that point at the node.
+
+Every leaf evaluates to true or false, never "unknown": a missing profile value simply does not equal
+anything, so `not` is the plain complement. The SQL compilation (`sql.py`) keeps the same semantics, and
+a property test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from .facts import CustomerFacts, Lifecycle, ProfileField
+
+TagName = Literal["gender", "age_band", "channel", "size", "preference", "spending_power"]
+MAX_WINDOW_DAYS = 3650
+MAX_DEPTH = 8
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AllOf(_Node):
+    kind: Literal["all"]
+    all: tuple[Rule, ...] = Field(min_length=1, max_length=50)
+
+
+class AnyOf(_Node):
+    kind: Literal["any"]
+    any: tuple[Rule, ...] = Field(min_length=1, max_length=50)
+
+
+class NotRule(_Node):
+    kind: Literal["not"]
+    not_: Rule = Field(alias="not")
+
+
+class ProfileIs(_Node):
+    """`eq`/`ne` take one value, `in`/`not_in` a list, `is_set`/`is_not_set` none."""
+
+    kind: Literal["profile"]
+    field: ProfileField
+    op: Literal["eq", "ne", "in", "not_in", "is_set", "is_not_set"]
+    value: str | tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> ProfileIs:
+        if self.op in ("eq", "ne") and not isinstance(self.value, str):
+            raise RuleError("value", f"'{self.op}' needs one string value")
+        if self.op in ("in", "not_in") and not (isinstance(self.value, tuple) and self.value):
+            raise RuleError("value", f"'{self.op}' needs a non-empty list of values")
+        if self.op in ("is_set", "is_not_set") and self.value is not None:
+            raise RuleError("value", f"'{self.op}' takes no value")
+        return self
+
+
+class HasTag(_Node):
+    kind: Literal["tag"]
+    name: TagName
+    value: str = Field(min_length=1, max_length=64)
+
+    @property
+    def segment_key(self) -> str:
+        return f"tag:{self.name}:{self.value}"
+
+
+class _Activity(_Node):
+    product_id: str | None = Field(default=None, min_length=1)
+    category: str | None = Field(default=None, min_length=1)
+    within_days: int | None = Field(default=None, ge=1, le=MAX_WINDOW_DAYS)
+    min_count: int = Field(default=1, ge=1, description="at least one: 'never' is written with `not`")
+    max_count: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _count_range(self) -> _Activity:
+        if self.max_count is not None and self.max_count < self.min_count:
+            raise RuleError("max_count", "max_count is below min_count")
+        return self
+
+
+class _Spending(_Activity):
+    min_amount: int | None = Field(default=None, ge=0, description="minor units")
+    max_amount: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _amount_range(self) -> _Spending:
+        if self.min_amount is not None and self.max_amount is not None and self.max_amount < self.min_amount:
+            raise RuleError("max_amount", "max_amount is below min_amount")
+        return self
+
+
+class Purchased(_Spending):
+    """Distinct orders with a matching line; amounts sum the matching lines."""
+
+    kind: Literal["purchased"]
+
+
+class Refunded(_Spending):
+    """Distinct refunds with a matching line; amounts sum the matching refunded lines."""
+
+    kind: Literal["refunded"]
+
+
+class Favorited(_Activity):
+    kind: Literal["favorited"]
+
+
+class RfmScore(_Node):
+    kind: Literal["rfm"]
+    score: Literal["r", "f", "m"]
+    op: Literal["eq", "ne", "gte", "lte", "gt", "lt"]
+    value: int = Field(ge=1, le=5)
+
+
+class LifecycleIs(_Node):
+    kind: Literal["lifecycle"]
+    stage: Lifecycle
+
+
+class InSegment(_Node):
+    kind: Literal["in_segment"]
+    segment: str = Field(min_length=1, max_length=128, description="key of a saved or built-in segment")
+
+
+Rule = Annotated[
+    AllOf
+    | AnyOf
+    | NotRule
+    | ProfileIs
+    | HasTag
+    | Purchased
+    | Refunded
+    | Favorited
+    | RfmScore
+    | LifecycleIs
+    | InSegment,
+    Field(discriminator="kind"),
+]
+for _model in (AllOf, AnyOf, NotRule):
+    _model.model_rebuild()
+
+RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
+
+
+class RuleError(ValueError):
+    """A semantic error on one field of a node (pydantic reports it at the node; we add the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    pointer: str
+    detail: str
+
+
+class InvalidRule(ValueError):
+    def __init__(self, problems: list[RuleProblem]) -> None:
+        super().__init__("; ".join(f"{p.pointer}: {p.detail}" for p in problems))
+        self.problems = problems
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer_for(raw: Any, loc: tuple[int | str, ...]) -> list[str]:
+    """Turn a pydantic location into a JSON pointer into the raw document, dropping union tags."""
+    parts: list[str] = []
+    node = raw
+    tag_skipped = False
+    for element in loc:
+        if isinstance(node, dict) and not tag_skipped and element == node.get("kind"):
+            tag_skipped = True
+            continue
+        parts.append(str(element))
+        tag_skipped = False
+        node = _child(node, element)
+    return parts
+
+
+def _child(node: Any, element: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(element)
+    if isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node):
+        return node[element]
+    return None
+
+
+def parse_rule(raw: Any, *, base: str = "/rule") -> Rule:
+    """Validate a rule document; raises InvalidRule listing every problem with its JSON pointer."""
+    try:
+        rule = RULE_ADAPTER.validate_python(raw)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False):
+            parts = _pointer_for(raw, tuple(item["loc"]))
+            detail = str(item["msg"])
+            context_error = (item.get("ctx") or {}).get("error")
+            if isinstance(context_error, RuleError):
+                parts.append(context_error.field)
+                detail = context_error.message
+            elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                parts.append("kind")
+            problems.append(RuleProblem(base + "".join("/" + _escape(p) for p in parts), detail))
+        raise InvalidRule(problems) from error
+    depth_problem = _too_deep(rule, base)
+    if depth_problem is not None:
+        raise InvalidRule([depth_problem])
+    return rule
+
+
+def _too_deep(rule: Rule, pointer: str, depth: int = 1) -> RuleProblem | None:
+    if depth > MAX_DEPTH:
+        return RuleProblem(pointer, f"rules nest at most {MAX_DEPTH} levels deep")
+    for child_pointer, child in children(rule, pointer):
+        found = _too_deep(child, child_pointer, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def children(rule: Rule, pointer: str) -> Iterator[tuple[str, Rule]]:
+    if isinstance(rule, AllOf):
+        yield from ((f"{pointer}/all/{i}", child) for i, child in enumerate(rule.all))
+    elif isinstance(rule, AnyOf):
+        yield from ((f"{pointer}/any/{i}", child) for i, child in enumerate(rule.any))
+    elif isinstance(rule, NotRule):
+        yield f"{pointer}/not", rule.not_
+
+
+def walk(rule: Rule, pointer: str = "/rule") -> Iterator[tuple[str, Rule]]:
+    yield pointer, rule
+    for child_pointer, child in children(rule, pointer):
+        yield from walk(child, child_pointer)
+
+
+def rule_to_json(rule: Rule) -> dict[str, Any]:
+    dumped: dict[str, Any] = RULE_ADAPTER.dump_python(rule, mode="json", by_alias=True, exclude_none=True)
+    return dumped
+
+
+# ----------------------------------------------------------------------------- what a rule depends on
+
+FactKind = Literal["profile", "orders", "refunds", "favorites", "rfm", "lifecycle"]
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    facts: frozenset[str]
+    segments: frozenset[str]
+
+
+def dependencies(rule: Rule) -> Dependencies:
+    """Which facts and segment memberships can change this rule's outcome: the incremental filter."""
+    facts: set[str] = set()
+    segments: set[str] = set()
+    for _pointer, node in walk(rule):
+        if isinstance(node, ProfileIs):
+            facts.add("profile")
+        elif isinstance(node, Purchased):
+            facts.add("orders")
+        elif isinstance(node, Refunded):
+            facts.add("refunds")
+        elif isinstance(node, Favorited):
+            facts.add("favorites")
+        elif isinstance(node, RfmScore):
+            facts.add("rfm")
+        elif isinstance(node, LifecycleIs):
+            facts.add("lifecycle")
+        elif isinstance(node, HasTag):
+            segments.add(node.segment_key)
+        elif isinstance(node, InSegment):
+            segments.add(node.segment)
+    return Dependencies(frozenset(facts), frozenset(segments))
+
+
+# ----------------------------------------------------------------------------- the Python predicate
+
+Predicate = Callable[[CustomerFacts], bool]
+
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gte": lambda a, b: a >= b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "lt": lambda a, b: a < b,
+}
+
+
+def window_start(within_days: int | None, now: datetime) -> datetime | None:
+    return None if within_days is None else now - timedelta(days=within_days)
+
+
+def _in_range(value: int, low: int | None, high: int | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def compile_predicate(rule: Rule, now: datetime) -> Predicate:
+    """The rule as a Python function of one customer's facts, as of `now` (windows, age bands)."""
+    match rule:
+        case AllOf(all=parts):
+            compiled = [compile_predicate(p, now) for p in parts]
+            return lambda facts: all(p(facts) for p in compiled)
+        case AnyOf(any=parts):
+            compiled = [compile_predicate(p, now) for p in parts]
+            return lambda facts: any(p(facts) for p in compiled)
+        case NotRule(not_=inner):
+            compiled_inner = compile_predicate(inner, now)
+            return lambda facts: not compiled_inner(facts)
+        case ProfileIs():
+            return _profile_predicate(rule, now.year)
+        case HasTag():
+            key = rule.segment_key
+            return lambda facts: key in facts.segments
+        case InSegment(segment=key):
+            return lambda facts: key in facts.segments
+        case LifecycleIs(stage=stage):
+            return lambda facts: facts.lifecycle == stage
+        case RfmScore(score=score, op=op, value=value):
+            compare = _COMPARE[op]
+
+            def rfm(facts: CustomerFacts) -> bool:
+                actual: int | None = getattr(facts, f"{score}_score")
+                return actual is not None and compare(actual, value)
+
+            return rfm
+        case Purchased() | Refunded() | Favorited():
+            return _activity_predicate(rule, now)
+    raise AssertionError(f"unhandled rule node {rule!r}")
+
+
+def _profile_predicate(rule: ProfileIs, as_of_year: int) -> Predicate:
+    name, value = rule.field, rule.value
+    match rule.op:
+        case "eq":
+            return lambda facts: facts.profile_value(name, as_of_year) == value
+        case "ne":
+            return lambda facts: facts.profile_value(name, as_of_year) != value
+        case "in":
+            assert isinstance(value, tuple)
+            return lambda facts: facts.profile_value(name, as_of_year) in value
+        case "not_in":
+            assert isinstance(value, tuple)
+            return lambda facts: facts.profile_value(name, as_of_year) not in value
+        case "is_set":
+            return lambda facts: facts.profile_value(name, as_of_year) is not None
+        case "is_not_set":
+            return lambda facts: facts.profile_value(name, as_of_year) is None
+    raise AssertionError(rule.op)
+
+
+def _activity_predicate(rule: Purchased | Refunded | Favorited, now: datetime) -> Predicate:
+    since = window_start(rule.within_days, now)
+    product, category = rule.product_id, rule.category
+    min_amount = None if isinstance(rule, Favorited) else rule.min_amount
+    max_amount = None if isinstance(rule, Favorited) else rule.max_amount
+
+    def matches(product_id: str | None, item_category: str | None, at: datetime) -> bool:
+        return (
+            (product is None or product_id == product)
+            and (category is None or item_category == category)
+            and (since is None or at >= since)
+        )
+
+    def count_and_sum(facts: CustomerFacts) -> tuple[int, int]:
+        if isinstance(rule, Purchased):
+            hits = [line for line in facts.lines if matches(line.product_id, line.category, line.paid_at)]
+            return len({h.order_id for h in hits}), sum(h.amount_minor for h in hits)
+        if isinstance(rule, Refunded):
+            refunds = [r for r in facts.refunds if matches(r.product_id, r.category, r.refunded_at)]
+            return len({r.refund_id for r in refunds}), sum(r.amount_minor for r in refunds)
+        favorites = [f for f in facts.favorites if matches(f.product_id, f.category, f.favorited_at)]
+        return len(favorites), 0
+
+    def predicate(facts: CustomerFacts) -> bool:
+        count, total = count_and_sum(facts)
+        return _in_range(count, rule.min_count, rule.max_count) and _in_range(total, min_amount, max_amount)
+
+    return predicate

@@ -1,0 +1,1 @@
+"""Customer facts: written from every signal, read back for evaluation."""

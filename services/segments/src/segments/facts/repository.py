@@ -1,0 +1,328 @@
+"""Reads and writes of the facts tables. Every statement names the merchant; writes are idempotent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
+
+ENSURE_CUSTOMERS = text(
+    """
+    INSERT INTO customers (merchant_id, customer_id)
+    SELECT :merchant, unnest(CAST(:ids AS varchar[]))
+    ON CONFLICT DO NOTHING
+    """
+)
+INSERT_ORDER = text(
+    """
+    INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, total_minor, channel)
+    VALUES (:merchant, :order_id, :customer_id, :paid_at, :total_minor, :channel)
+    ON CONFLICT DO NOTHING
+    """
+)
+INSERT_ORDER_LINE = text(
+    """
+    INSERT INTO order_lines (merchant_id, order_id, line_id, customer_id, product_id, category,
+        amount_minor, paid_at)
+    VALUES (:merchant, :order_id, :line_id, :customer_id, :product_id, :category, :amount_minor, :paid_at)
+    ON CONFLICT DO NOTHING
+    """
+)
+ADOPT_ORDER_CHANNEL = text(
+    """
+    UPDATE customers SET channel = :channel
+    WHERE merchant_id = :merchant AND customer_id = :customer_id AND channel IS NULL
+    """
+)
+# The refunded line's product and category come from the order line, when the order is known.
+INSERT_REFUND_LINE = text(
+    """
+    INSERT INTO refund_lines (merchant_id, refund_id, line_id, order_id, customer_id, product_id, category,
+                              amount_minor, refunded_at, is_complaint)
+    SELECT :merchant, :refund_id, :line_id, :order_id, :customer_id, ol.product_id, ol.category,
+           :amount_minor, :refunded_at, :is_complaint
+    FROM (SELECT 1) AS one
+    LEFT JOIN order_lines ol ON ol.merchant_id = :merchant AND ol.order_id = :order_id
+        AND ol.line_id = :line_id
+    ON CONFLICT DO NOTHING
+    """
+)
+UPDATE_PROFILE = text(
+    """
+    UPDATE customers SET
+        gender = coalesce(:gender, gender), birth_year = coalesce(:birth_year, birth_year),
+        city = coalesce(:city, city), size = coalesce(:size, size), channel = coalesce(:channel, channel)
+    WHERE merchant_id = :merchant AND customer_id = :customer_id
+    """
+)
+INSERT_FAVORITE = text(
+    """
+    INSERT INTO favorites (merchant_id, customer_id, product_id, category, favorited_at)
+    VALUES (:merchant, :customer_id, :product_id, :category, :favorited_at)
+    ON CONFLICT DO NOTHING
+    """
+)
+# A join after a leave reopens the membership; a stale join (older than the leave) changes nothing.
+JOIN_GROUP = text(
+    """
+    INSERT INTO group_members (merchant_id, group_id, customer_id, joined_at)
+    VALUES (:merchant, :group_id, :customer_id, :at)
+    ON CONFLICT (merchant_id, group_id, customer_id) DO UPDATE
+    SET joined_at = excluded.joined_at, left_at = NULL
+    WHERE group_members.left_at IS NOT NULL AND group_members.left_at <= excluded.joined_at
+    """
+)
+LEAVE_GROUP = text(
+    """
+    UPDATE group_members SET left_at = :at
+    WHERE merchant_id = :merchant AND group_id = :group_id AND customer_id = :customer_id
+      AND left_at IS NULL AND joined_at <= :at
+    """
+)
+INSERT_ACTIVITY = text(
+    """
+    INSERT INTO activities (merchant_id, activity_id, customer_id, group_id, kind, occurred_at)
+    VALUES (:merchant, :activity_id, :customer_id, :group_id, :kind, :at)
+    ON CONFLICT DO NOTHING
+    """
+)
+INSERT_REFERRAL = text(
+    """
+    INSERT INTO referrals (merchant_id, invitee_id, inviter_id, accepted_at)
+    VALUES (:merchant, :invitee_id, :inviter_id, :at)
+    ON CONFLICT DO NOTHING
+    """
+)
+UPDATE_TIER = text(
+    "UPDATE customers SET tier_rank = :rank WHERE merchant_id = :merchant AND customer_id = :customer_id"
+)
+INVITERS_OF = text(
+    "SELECT DISTINCT inviter_id FROM referrals WHERE merchant_id = :merchant AND invitee_id = ANY(:ids)"
+)
+
+
+class FactsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _many(self, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(statement, list(rows))
+
+    async def ensure_customers(self, merchant: str, customer_ids: Iterable[str]) -> None:
+        ids = sorted(set(customer_ids))
+        if ids:
+            await self.session.execute(ENSURE_CUSTOMERS, {"merchant": merchant, "ids": ids})
+
+    async def add_orders(self, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]) -> None:
+        await self._many(INSERT_ORDER, orders)
+        await self._many(INSERT_ORDER_LINE, lines)
+        await self._many(ADOPT_ORDER_CHANNEL, [o for o in orders if o["channel"] is not None])
+
+    async def add_refund_lines(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(INSERT_REFUND_LINE, rows)
+
+    async def update_profiles(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(UPDATE_PROFILE, rows)
+
+    async def add_favorites(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(INSERT_FAVORITE, rows)
+
+    async def join_groups(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(JOIN_GROUP, rows)
+
+    async def leave_groups(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(LEAVE_GROUP, rows)
+
+    async def add_activities(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(INSERT_ACTIVITY, rows)
+
+    async def add_referrals(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(INSERT_REFERRAL, rows)
+
+    async def update_tiers(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._many(UPDATE_TIER, rows)
+
+    async def inviters_of(self, merchant: str, invitee_ids: Sequence[str]) -> list[str]:
+        result = await self.session.execute(INVITERS_OF, {"merchant": merchant, "ids": list(invitee_ids)})
+        return [row[0] for row in result]
+
+    async def load(self, merchant: str, customer_ids: Sequence[str]) -> dict[str, CustomerFacts]:
+        """Facts of the given customers (that exist), their rows locked for this transaction."""
+        params = {"merchant": merchant, "ids": sorted(set(customer_ids))}
+        rows = await self.session.execute(
+            text(
+                """
+                SELECT customer_id, gender, birth_year, city, size, channel, tier_rank, lifecycle,
+                       r_score, f_score, m_score
+                FROM customers WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                ORDER BY customer_id FOR UPDATE
+                """
+            ),
+            params,
+        )
+        base = {row.customer_id: dict(row._mapping) for row in rows}
+        lines: dict[str, list[PurchasedLine]] = defaultdict(list)
+        for row in await self.session.execute(
+            text(
+                """
+                SELECT customer_id, order_id, product_id, category, amount_minor, paid_at FROM order_lines
+                WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                """
+            ),
+            params,
+        ):
+            lines[row.customer_id].append(
+                PurchasedLine(row.order_id, row.product_id, row.category, row.amount_minor, row.paid_at)
+            )
+        refunds: dict[str, list[RefundedLine]] = defaultdict(list)
+        for row in await self.session.execute(
+            text(
+                """
+                SELECT customer_id, refund_id, order_id, product_id, category, amount_minor, refunded_at,
+                       is_complaint
+                FROM refund_lines WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                """
+            ),
+            params,
+        ):
+            refunds[row.customer_id].append(
+                RefundedLine(
+                    row.refund_id,
+                    row.order_id,
+                    row.product_id,
+                    row.category,
+                    row.amount_minor,
+                    row.refunded_at,
+                    row.is_complaint,
+                )
+            )
+        favorites: dict[str, list[Favorite]] = defaultdict(list)
+        for row in await self.session.execute(
+            text(
+                """
+                SELECT customer_id, product_id, category, favorited_at FROM favorites
+                WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                """
+            ),
+            params,
+        ):
+            favorites[row.customer_id].append(Favorite(row.product_id, row.category, row.favorited_at))
+        groups: dict[str, set[str]] = defaultdict(set)
+        for row in await self.session.execute(
+            text(
+                """
+                SELECT customer_id, group_id FROM group_members
+                WHERE merchant_id = :merchant AND customer_id = ANY(:ids) AND left_at IS NULL
+                """
+            ),
+            params,
+        ):
+            groups[row.customer_id].add(row.group_id)
+        last_activity: dict[str, datetime] = {
+            row.customer_id: row.last_at
+            for row in await self.session.execute(
+                text(
+                    """
+                    SELECT customer_id, max(occurred_at) AS last_at FROM activities
+                    WHERE merchant_id = :merchant AND customer_id = ANY(:ids) AND group_id IS NOT NULL
+                    GROUP BY customer_id
+                    """
+                ),
+                params,
+            )
+        }
+        referrals: dict[str, tuple[int, int]] = {
+            row.inviter_id: (row.made, row.bought)
+            for row in await self.session.execute(
+                text(
+                    """
+                    SELECT r.inviter_id, count(*) AS made,
+                           count(*) FILTER (WHERE EXISTS (
+                               SELECT 1 FROM orders o
+                               WHERE o.merchant_id = r.merchant_id
+                                   AND o.customer_id = r.invitee_id)) AS bought
+                    FROM referrals r WHERE r.merchant_id = :merchant AND r.inviter_id = ANY(:ids)
+                    GROUP BY r.inviter_id
+                    """
+                ),
+                params,
+            )
+        }
+        memberships: dict[str, set[str]] = defaultdict(set)
+        for row in await self.session.execute(
+            text(
+                """
+                SELECT customer_id, segment_key FROM segment_memberships
+                WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                """
+            ),
+            params,
+        ):
+            memberships[row.customer_id].add(row.segment_key)
+        return {
+            customer_id: CustomerFacts(
+                **values,
+                lines=tuple(lines[customer_id]),
+                refunds=tuple(refunds[customer_id]),
+                favorites=tuple(favorites[customer_id]),
+                active_group_ids=frozenset(groups[customer_id]),
+                last_group_activity_at=last_activity.get(customer_id),
+                referrals_made=referrals.get(customer_id, (0, 0))[0],
+                referred_buyers=referrals.get(customer_id, (0, 0))[1],
+                segments=frozenset(memberships[customer_id]),
+            )
+            for customer_id, values in base.items()
+        }
+
+    async def save_lifecycles(self, merchant: str, stages: Mapping[str, str]) -> None:
+        if stages:
+            await self.session.execute(
+                text(
+                    """
+                    UPDATE customers c SET lifecycle = s.stage
+                    FROM unnest(CAST(:ids AS varchar[]), CAST(:stages AS varchar[])) AS s(customer_id, stage)
+                    WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id
+                    """
+                ),
+                {"merchant": merchant, "ids": list(stages), "stages": list(stages.values())},
+            )
+
+    async def enter_segments(self, merchant: str, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
+        """`pairs` are (segment_key, customer_id)."""
+        if pairs:
+            await self.session.execute(
+                text(
+                    """
+                    INSERT INTO segment_memberships (merchant_id, segment_key, customer_id, entered_at)
+                    SELECT :merchant, p.k, p.c, :at
+                    FROM unnest(CAST(:keys AS varchar[]), CAST(:customers AS varchar[])) AS p(k, c)
+                    ON CONFLICT DO NOTHING
+                    """
+                ),
+                {
+                    "merchant": merchant,
+                    "keys": [k for k, _ in pairs],
+                    "customers": [c for _, c in pairs],
+                    "at": at,
+                },
+            )
+
+    async def exit_segments(self, merchant: str, pairs: Sequence[tuple[str, str]]) -> None:
+        if pairs:
+            await self.session.execute(
+                text(
+                    """
+                    DELETE FROM segment_memberships m
+                    USING unnest(CAST(:keys AS varchar[]), CAST(:customers AS varchar[])) AS p(k, c)
+                    WHERE m.merchant_id = :merchant AND m.segment_key = p.k AND m.customer_id = p.c
+                    """
+                ),
+                {"merchant": merchant, "keys": [k for k, _ in pairs], "customers": [c for _, c in pairs]},
+            )

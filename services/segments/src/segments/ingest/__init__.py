@@ -1,0 +1,1 @@
+"""HTTP ingest for order systems and storefronts that cannot produce to Kafka."""

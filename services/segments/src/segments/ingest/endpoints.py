@@ -1,0 +1,35 @@
+"""`POST /v1/ingest/{event_type}`: a batch of commerce events, validated, published via the outbox."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from meadow_runtime.auth import CurrentPrincipal
+from meadow_runtime.errors import Problem
+
+from ..uow import SegmentsUoW
+from . import service
+from .schemas import IngestBatch, IngestResult
+
+router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
+
+
+@router.post(
+    "/{event_type}",
+    status_code=202,
+    response_model=IngestResult,
+    summary="Ingest commerce events (order_paid, order_refunded, customer_profile_updated, product_*)",
+)
+async def ingest_events(
+    event_type: str, batch: IngestBatch, principal: CurrentPrincipal, uow: SegmentsUoW
+) -> Response:
+    if principal.role not in ("service", "owner", "operator"):
+        raise Problem(
+            403, "Forbidden", "Ingest needs a service token or the operator role.", type_="forbidden"
+        )
+    model = service.model_for(event_type)
+    envelopes = service.build_envelopes(model, principal.merchant_id, batch.events)
+    accepted, duplicates = await service.ingest(uow, principal.merchant_id, model, envelopes)
+    await uow.commit()
+    body = IngestResult(accepted=accepted, duplicates=duplicates)
+    return Response(body.model_dump_json(), status_code=202, media_type="application/json")

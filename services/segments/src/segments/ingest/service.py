@@ -1,0 +1,138 @@
+"""Validating a batch of commerce events against the contracts and publishing them via the outbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from meadow_contracts import (
+    CustomerProfileUpdated,
+    Envelope,
+    Event,
+    OrderPaid,
+    OrderRefunded,
+    ProductFavorited,
+    ProductViewed,
+)
+from meadow_runtime.errors import NotFound, Problem
+
+from ..uow import SegmentsUnitOfWork
+
+INGESTIBLE: dict[str, type[Event]] = {
+    model.event_type: model
+    for model in (OrderPaid, OrderRefunded, CustomerProfileUpdated, ProductFavorited, ProductViewed)
+}
+SHORT_NAMES: dict[str, type[Event]] = {name.split(".")[-2]: model for name, model in INGESTIBLE.items()}
+ENVELOPE_FIELDS = {"id", "type", "source", "time", "merchant_id", "subject", "data"}
+
+
+def model_for(event_type: str) -> type[Event]:
+    model = INGESTIBLE.get(event_type) or SHORT_NAMES.get(event_type)
+    if model is None:
+        raise NotFound("ingestible event type", f"{event_type!r} (one of {sorted(SHORT_NAMES)})")
+    return model
+
+
+def _pointer(*parts: object) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any]]) -> list[Envelope]:
+    """Every item validated first: one bad item refuses the whole batch, naming each bad field."""
+    errors: list[dict[str, str]] = []
+    wrong_merchant: list[dict[str, str]] = []
+    envelopes: list[Envelope] = []
+    for index, item in enumerate(items):
+        is_envelope = isinstance(item.get("data"), dict)
+        data = item["data"] if is_envelope else item
+        base: tuple[object, ...] = ("events", index, "data") if is_envelope else ("events", index)
+        if is_envelope:
+            unknown = sorted(set(item) - ENVELOPE_FIELDS)
+            errors += [
+                {"pointer": _pointer("events", index, u), "detail": "unknown envelope field"} for u in unknown
+            ]
+            if item.get("merchant_id", merchant) != merchant:
+                wrong_merchant.append(
+                    {
+                        "pointer": _pointer("events", index, "merchant_id"),
+                        "detail": "not the merchant of your token",
+                    }
+                )
+            if item.get("type", model.event_type) != model.event_type:
+                errors.append(
+                    {"pointer": _pointer("events", index, "type"), "detail": f"expected {model.event_type}"}
+                )
+        try:
+            event = model.model_validate(data)
+        except ValidationError as error:
+            errors += [
+                {"pointer": _pointer(*base, *e["loc"]), "detail": str(e["msg"])}
+                for e in error.errors(include_url=False)
+            ]
+            continue
+        customer = str(event.model_dump()["customer_id"])
+        try:
+            envelope = Envelope.wrap(
+                event,
+                source=str(item.get("source") or "ingest") if is_envelope else "ingest",
+                merchant_id=merchant,
+                subject=str(item.get("subject") or customer) if is_envelope else customer,
+                id=UUID(str(item["id"]))
+                if is_envelope and item.get("id")
+                else _derived_id(merchant, model, data),
+                time=datetime.fromisoformat(str(item["time"]))
+                if is_envelope and item.get("time")
+                else datetime.now(UTC),
+            )
+        except ValueError as error:
+            errors.append({"pointer": _pointer("events", index), "detail": f"invalid envelope: {error}"})
+            continue
+        envelopes.append(envelope)
+    if wrong_merchant:
+        raise Problem(
+            403,
+            "Forbidden",
+            f"{wrong_merchant[0]['pointer']}: {wrong_merchant[0]['detail']}",
+            type_="forbidden",
+            errors=wrong_merchant,
+        )
+    if errors:
+        raise Problem(
+            422,
+            "Events are not valid",
+            f"{errors[0]['pointer']}: {errors[0]['detail']}",
+            type_="validation-error",
+            errors=errors,
+        )
+    return envelopes
+
+
+def _derived_id(merchant: str, model: type[Event], data: dict[str, Any]) -> UUID:
+    return uuid5(
+        NAMESPACE_URL, f"meadow:ingest:{merchant}:{model.event_type}:{json.dumps(data, sort_keys=True)}"
+    )
+
+
+async def ingest(
+    uow: SegmentsUnitOfWork, merchant: str, model: type[Event], envelopes: list[Envelope]
+) -> tuple[list[UUID], list[UUID]]:
+    unique = list({e.id: e for e in envelopes}.values())
+    result = await uow.session.execute(
+        text(
+            """
+            INSERT INTO ingested_events (merchant_id, event_id)
+            SELECT :merchant, unnest(CAST(:ids AS uuid[]))
+            ON CONFLICT DO NOTHING RETURNING event_id
+            """
+        ),
+        {"merchant": merchant, "ids": [e.id for e in unique]},
+    )
+    fresh = {row[0] for row in result}
+    accepted = [e for e in unique if e.id in fresh]
+    uow.outbox.add_envelopes(accepted, model.topic)
+    return [e.id for e in accepted], [e.id for e in unique if e.id not in fresh]

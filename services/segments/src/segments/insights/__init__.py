@@ -1,0 +1,1 @@
+"""Read models: the customer 360 view and per-group daily metrics."""

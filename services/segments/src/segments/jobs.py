@@ -1,0 +1,95 @@
+"""The daily job: refresh RFM quintiles, then re-evaluate every customer so time-based transitions
+(new → non_repurchase, time windows leaving a customer, fans going quiet) happen even without events.
+
+It runs in batches of customers, one transaction each, and is idempotent: a second run the same day
+finds nothing to change and emits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from meadow_runtime.settings import Settings
+from meadow_runtime.uow import UnitOfWork
+
+from .facts.service import compiled_for, reevaluate_customers
+from .uow import SegmentsUnitOfWork
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+
+# Quintile 5 is the best: most recent, most frequent, biggest spender.
+REFRESH_RFM = text(
+    """
+    WITH stats AS (
+        SELECT customer_id, max(paid_at) AS last_paid, count(*) AS orders, sum(total_minor) AS spent
+        FROM orders WHERE merchant_id = :merchant GROUP BY customer_id
+    ), scored AS (
+        SELECT customer_id,
+               ntile(5) OVER (ORDER BY last_paid, customer_id) AS r,
+               ntile(5) OVER (ORDER BY orders, customer_id) AS f,
+               ntile(5) OVER (ORDER BY spent, customer_id) AS m
+        FROM stats
+    )
+    UPDATE customers c SET r_score = s.r, f_score = s.f, m_score = s.m
+    FROM scored s
+    WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id
+      AND (c.r_score, c.f_score, c.m_score) IS DISTINCT FROM (s.r, s.f, s.m)
+    """
+)
+
+
+async def refresh_rfm(uow: SegmentsUnitOfWork, merchant: str) -> None:
+    await uow.session.execute(REFRESH_RFM, {"merchant": merchant})
+
+
+async def reevaluate_merchant(
+    uow_factory: Callable[[], UnitOfWork], merchant: str, now: datetime | None = None
+) -> int:
+    """Refresh RFM and re-evaluate every customer of one merchant; returns how many memberships changed."""
+    now = now or datetime.now(UTC)
+    async with uow_factory() as uow:
+        assert isinstance(uow, SegmentsUnitOfWork)
+        await refresh_rfm(uow, merchant)
+        await uow.commit()
+    changed, after = 0, ""
+    while True:
+        async with uow_factory() as uow:
+            assert isinstance(uow, SegmentsUnitOfWork)
+            result = await uow.session.execute(
+                text(
+                    "SELECT customer_id FROM customers WHERE merchant_id = :m AND customer_id > :after "
+                    "ORDER BY customer_id LIMIT :n"
+                ),
+                {"m": merchant, "after": after, "n": BATCH},
+            )
+            customers = [row[0] for row in result]
+            if not customers:
+                return changed
+            stored = await uow.definitions.all_of(merchant)
+            outcomes = await reevaluate_customers(
+                uow,
+                merchant,
+                dict.fromkeys(customers),
+                now,
+                compiled_for(stored, now),
+                {s.key: s.id for s in stored},
+            )
+            await uow.commit()
+        changed += sum(len(o.entered) + len(o.exited) for o in outcomes)
+        after = customers[-1]
+
+
+async def daily_reevaluation(uow_factory: Callable[[], UnitOfWork], settings: Settings) -> None:
+    del settings
+    async with uow_factory() as uow:
+        merchants = [
+            row[0] for row in await uow.session.execute(text("SELECT DISTINCT merchant_id FROM customers"))
+        ]
+    for merchant in merchants:
+        changed = await reevaluate_merchant(uow_factory, merchant)
+        log.info("daily re-evaluation done", extra={"merchant": merchant, "changes": changed})

@@ -1,0 +1,107 @@
+"""Builders of the events the tests feed the service (contract models wrapped in envelopes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import count
+from uuid import UUID, uuid4
+
+from meadow_contracts import (
+    CommentCreated,
+    CustomerProfileUpdated,
+    Envelope,
+    Event,
+    InviteAccepted,
+    MemberJoined,
+    OrderLine,
+    OrderPaid,
+    OrderRefunded,
+    ProductFavorited,
+    RefundedLine,
+)
+
+_numbers = count(1)
+
+
+def wrap(event: Event, merchant: str, subject: str) -> Envelope:
+    return Envelope.wrap(event, source="test", merchant_id=merchant, subject=subject)
+
+
+def order_paid(
+    merchant: str,
+    customer: str,
+    *lines: tuple[str, str, int],
+    at: datetime | None = None,
+    order_id: str | None = None,
+) -> Envelope:
+    order = order_id or f"o{next(_numbers)}"
+    event = OrderPaid(
+        order_id=order,
+        customer_id=customer,
+        lines=tuple(
+            OrderLine(line_id=f"l{i}", product_id=p, category=c, quantity=1, amount_minor=a)
+            for i, (p, c, a) in enumerate(lines or (("p1", "formula", 10_000),))
+        ),
+        paid_at=at or datetime.now(UTC),
+    )
+    return wrap(event, merchant, customer)
+
+
+def order_refunded(merchant: str, paid: Envelope, *, complaint: bool = False) -> Envelope:
+    data = OrderPaid.model_validate(paid.data)
+    event = OrderRefunded(
+        order_id=data.order_id,
+        refund_id=f"r{next(_numbers)}",
+        customer_id=data.customer_id,
+        lines=tuple(
+            RefundedLine(line_id=line.line_id, amount_minor=line.amount_minor) for line in data.lines
+        ),
+        refunded_at=datetime.now(UTC),
+        is_complaint=complaint,
+    )
+    return wrap(event, merchant, data.customer_id)
+
+
+def profile(merchant: str, customer: str, **fields: object) -> Envelope:
+    return wrap(CustomerProfileUpdated(customer_id=customer, **fields), merchant, customer)  # type: ignore[arg-type]
+
+
+def favorited(merchant: str, customer: str, product: str, category: str) -> Envelope:
+    event = ProductFavorited(
+        customer_id=customer, product_id=product, category=category, favorited_at=datetime.now(UTC)
+    )
+    return wrap(event, merchant, customer)
+
+
+def joined(merchant: str, customer: str, group: str) -> Envelope:
+    event = MemberJoined(
+        group_id=UUID(group),
+        subgroup_id=uuid4(),
+        subgroup_number=1,
+        customer_id=customer,
+        joined_at=datetime.now(UTC),
+    )
+    return wrap(event, merchant, customer)
+
+
+def commented(merchant: str, customer: str, group: str, kind: str = "comment") -> Envelope:
+    event = CommentCreated(
+        comment_id=uuid4(),
+        post_id=uuid4(),
+        group_id=UUID(group),
+        customer_id=customer,
+        kind=kind,  # type: ignore[arg-type]
+        created_at=datetime.now(UTC),
+    )
+    return wrap(event, merchant, customer)
+
+
+def invite_accepted(merchant: str, inviter: str, invitee: str, group: str) -> Envelope:
+    event = InviteAccepted(
+        invite_id=uuid4(),
+        group_id=UUID(group),
+        inviter_customer_id=inviter,
+        invitee_customer_id=invitee,
+        accepted_at=datetime.now(UTC),
+    )
+    return wrap(event, merchant, invitee)

@@ -1,0 +1,138 @@
+"""A customer's events drive the built-in segments through their transitions, one event per change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from uuid import uuid4
+
+from segments_test_events import commented, invite_accepted, joined, order_paid, order_refunded, profile
+
+from meadow_contracts import Envelope, Topic, model_for
+from meadow_runtime.settings import Settings
+from meadow_runtime.testing.harness import ServiceHarness
+from meadow_runtime.testing.kafka import TopicReader, produce
+
+
+async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
+    for envelope in envelopes:
+        await produce(settings, model_for(envelope.type).topic, envelope)
+    await svc.consume()
+    await svc.publish_outbox()
+
+
+def changes(envelopes: list[Envelope], customer: str) -> list[tuple[str, str]]:
+    """(event kind, segment key or stage) for one customer, in publication order."""
+    found = []
+    for e in envelopes:
+        if e.data.get("customer_id") != customer:
+            continue
+        if e.type.endswith("segment_entered.v1"):
+            found.append(("entered", e.data["segment_key"]))
+        elif e.type.endswith("segment_exited.v1"):
+            found.append(("exited", e.data["segment_key"]))
+        elif e.type.endswith("customer_lifecycle_changed.v1"):
+            found.append(("lifecycle", f"{e.data['old_stage']}->{e.data['new_stage']}"))
+    return found
+
+
+async def memberships(svc: ServiceHarness, merchant: str, customer: str) -> set[str]:
+    response = await svc.client.get(f"/v1/customers/{customer}", headers=svc.auth(merchant))
+    assert response.status_code == 200, response.text
+    return {s["key"] for s in response.json()["segments"]}
+
+
+async def test_lifecycle_and_tags_follow_the_customers_events(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    merchant, customer = "m-life", f"c-{uuid4()}"
+    first = order_paid(merchant, customer, ("p1", "formula", 15_000))
+    second = order_paid(merchant, customer, ("p2", "diapers", 90_000))
+    script = [
+        profile(merchant, customer, gender="female", birth_year=1995, size="M", channel="tmall"),
+        first,
+        second,
+        order_refunded(merchant, first),
+        order_refunded(merchant, second, complaint=True),
+    ]
+    async with TopicReader(settings, Topic.SEGMENTS.value) as reader:
+        await feed(svc, settings, script[0])
+        assert await memberships(svc, merchant, customer) == {
+            "tag:gender:female", "tag:age_band:25-34", "tag:size:M", "tag:channel:tmall",
+        }  # fmt: skip
+        await feed(svc, settings, script[1])
+        assert {"lifecycle:new", "tag:preference:formula", "tag:spending_power:low"} <= await memberships(
+            svc, merchant, customer
+        )
+        await feed(svc, settings, script[2])
+        after_second = await memberships(svc, merchant, customer)
+        assert "lifecycle:repurchase" in after_second
+        assert "lifecycle:new" not in after_second
+        assert "tag:spending_power:high" in after_second
+        await feed(svc, settings, *script[3:])
+        final = await memberships(svc, merchant, customer)
+        assert "lifecycle:problem" in final
+        assert "lifecycle:repurchase" not in final
+
+        published = await reader.wait_for(1)
+        seen = changes(await _settle(reader), customer)
+        lifecycle = [c for c in seen if c[0] == "lifecycle" or c[1].startswith("lifecycle:")]
+        assert lifecycle == [
+            ("entered", "lifecycle:new"),
+            ("lifecycle", "prospect->new"),
+            ("exited", "lifecycle:new"),
+            ("entered", "lifecycle:repurchase"),
+            ("lifecycle", "new->repurchase"),
+            ("exited", "lifecycle:repurchase"),
+            ("entered", "lifecycle:problem"),
+            ("lifecycle", "repurchase->problem"),
+        ]
+        assert published
+        # Every segment alternates entered/exited: never two of the same in a row.
+        last: dict[str, str] = {}
+        for kind, key in seen:
+            if kind != "lifecycle":
+                assert last.get(key) != kind, f"{key} got {kind} twice"
+                last[key] = kind
+        assert {k for k, kind in last.items() if kind == "entered"} == final
+
+        # Replaying every event (the same ids) changes nothing and emits nothing.
+        before = len(reader.records)
+        await feed(svc, settings, *script)
+        assert await svc.publish_outbox() == 0
+        await reader.read_available()
+        assert len(reader.records) == before
+        assert await memberships(svc, merchant, customer) == final
+
+
+async def _settle(reader: TopicReader) -> list[Envelope]:
+    await reader.read_available()
+    await reader.read_available()
+    return reader.envelopes()
+
+
+async def test_advocacy_fans_spreaders_and_distributors(svc: ServiceHarness, settings: Settings) -> None:
+    merchant = "m-adv"
+    fan, friend = f"fan-{uuid4()}", f"friend-{uuid4()}"
+    group = str(uuid4())
+    await feed(svc, settings, joined(merchant, fan, group), commented(merchant, fan, group))
+    assert "advocacy:fan" in await memberships(svc, merchant, fan)
+    await feed(svc, settings, invite_accepted(merchant, fan, friend, group))
+    assert {"advocacy:fan", "advocacy:spreader"} <= await memberships(svc, merchant, fan)
+    assert "advocacy:distributor" not in await memberships(svc, merchant, fan)
+    await feed(svc, settings, order_paid(merchant, friend))
+    assert "advocacy:distributor" in await memberships(svc, merchant, fan)
+
+
+async def test_duplicated_events_in_one_batch_emit_once(svc: ServiceHarness, settings: Settings) -> None:
+    merchant, customer = "m-dup", f"c-{uuid4()}"
+    paid = order_paid(merchant, customer)
+    async with TopicReader(settings, Topic.SEGMENTS.value) as reader:
+        await feed(svc, settings, paid, paid, paid)
+        # The same order under a new event id (a re-sent order) is still one order: nothing new either.
+        again = Envelope(**{**paid.model_dump(), "id": uuid4()})
+        await feed(svc, settings, again)
+        await reader.wait_for(1)
+        counts = Counter(changes(await _settle(reader), customer))
+    assert counts[("entered", "lifecycle:new")] == 1
+    assert counts[("lifecycle", "prospect->new")] == 1
+    assert all(n == 1 for n in counts.values()), counts
