@@ -10,7 +10,9 @@ from meadow_runtime.app import build_app
 from meadow_runtime.service import ServiceDefinition
 from meadow_runtime.settings import Settings
 
+from .catalog.endpoints import router as catalog_router
 from .consumers import CONSUMED_TOPICS, handlers
+from .redemptions.endpoints import router as redemptions_router
 from .uow import RewardsUnitOfWork
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -22,6 +24,7 @@ SERVICE = ServiceDefinition(
     handlers=handlers,
     unit_of_work=RewardsUnitOfWork,
     consumed_topics=CONSUMED_TOPICS,
+    routers=[catalog_router, redemptions_router],
 )
 
 

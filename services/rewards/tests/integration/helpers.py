@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -66,6 +67,28 @@ async def deliver(svc: ServiceHarness, topic: str, *envelopes: Envelope) -> None
     """Put the events on the topic and let the service handle everything there."""
     await produce(svc.settings, topic, *envelopes)
     await svc.consume()
+
+
+async def purchase_rule(svc: ServiceHarness, m: str, rate: str = "1", **categories: list[str]) -> None:
+    async with svc.uow() as uow:
+        await uow.session.execute(
+            text(
+                "INSERT INTO earn_rules (id, merchant_id, kind, name, points_per_unit, include_categories, "
+                "exclude_categories) VALUES (:id, :m, 'purchase', 'spend', :r, :inc, :exc)"
+            ),
+            {"id": uuid4(), "m": m, "r": Decimal(rate), "inc": categories.get("include", []),
+             "exc": categories.get("exclude", [])},
+        )  # fmt: skip
+        await uow.commit()
+
+
+async def grant(svc: ServiceHarness, m: str, points_by_customer: dict[str, int]) -> None:
+    """Give customers points the way production does: paid orders under a 1 point per unit rule."""
+    await purchase_rule(svc, m)
+    orders = [
+        order_paid(m, c, f"grant-{c}", [("l1", "any", pts * 100)]) for c, pts in points_by_customer.items()
+    ]
+    await deliver(svc, ORDERS, *orders)
 
 
 async def balance(svc: ServiceHarness, merchant_id: str, customer: str) -> tuple[int, int]:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from uuid import uuid4
-
-from sqlalchemy import text
 
 from meadow_contracts import Topic
 from meadow_runtime.testing.harness import ServiceHarness
@@ -15,20 +12,16 @@ from rewards.domain.ledger import spend
 from rewards.ledger.repository import TransferRecord
 from rewards.ledger.service import open_wallet, record
 
-from .helpers import ORDERS, balance, deliver, ledger_invariants, merchant, order_paid, order_refunded
-
-
-async def purchase_rule(svc: ServiceHarness, m: str, rate: str = "1", **categories: list[str]) -> None:
-    async with svc.uow() as uow:
-        await uow.session.execute(
-            text(
-                "INSERT INTO earn_rules (id, merchant_id, kind, name, points_per_unit, include_categories, "
-                "exclude_categories) VALUES (:id, :m, 'purchase', 'spend', :r, :inc, :exc)"
-            ),
-            {"id": uuid4(), "m": m, "r": Decimal(rate), "inc": categories.get("include", []),
-             "exc": categories.get("exclude", [])},
-        )  # fmt: skip
-        await uow.commit()
+from .helpers import (
+    ORDERS,
+    balance,
+    deliver,
+    ledger_invariants,
+    merchant,
+    order_paid,
+    order_refunded,
+    purchase_rule,
+)
 
 
 async def test_a_paid_order_earns_points_once_per_order_and_says_so(svc: ServiceHarness) -> None:

@@ -1,0 +1,37 @@
+"""What every rewards endpoint shares: the request's unit of work and the customer a request may act for."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from meadow_runtime.auth import Principal
+from meadow_runtime.errors import Problem
+
+from .uow import RewardsUnitOfWork
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[RewardsUnitOfWork]:
+    factory: Callable[[], RewardsUnitOfWork] = request.app.state.uow_factory
+    async with factory() as uow:
+        yield uow
+
+
+RewardsUoW = Annotated[RewardsUnitOfWork, Depends(_unit_of_work)]
+
+
+def acting_customer(principal: Principal, customer_id: str | None) -> str:
+    """The customer a request is about: a customer acts for themself; staff and services must name one."""
+    if principal.role == "customer":
+        assert principal.customer_id is not None  # enforced when the token was verified
+        if customer_id is not None and customer_id != principal.customer_id:
+            raise Problem(403, "Forbidden", "Customers may only act for themselves.", type_="forbidden")
+        return principal.customer_id
+    if customer_id is None:
+        raise Problem(
+            422, "Request is not valid", "/customer_id: required when staff act for a customer",
+            type_="validation-error", errors=[{"pointer": "/customer_id", "detail": "required"}],
+        )  # fmt: skip
+    return customer_id
