@@ -34,22 +34,31 @@ async def join(svc: ServiceHarness, merchant_id: str, group_id: uuid.UUID, *cust
     envelopes = [
         Envelope.wrap(
             MemberJoined(
-                group_id=group_id, subgroup_id=uuid.uuid4(), subgroup_number=1, customer_id=c,
+                group_id=group_id,
+                subgroup_id=uuid.uuid4(),
+                subgroup_number=1,
+                customer_id=c,
                 joined_at=datetime.now(UTC),
             ),
-            source="membership", merchant_id=merchant_id, subject=c,
+            source="membership",
+            merchant_id=merchant_id,
+            subject=c,
         )
         for c in customers
-    ]  # fmt: skip
+    ]
     await produce(svc.settings, Topic.MEMBERSHIP.value, *envelopes)
     await svc.consume()
 
 
 async def set_tier(svc: ServiceHarness, merchant_id: str, customer_id: str, rank: int) -> None:
     event = TierChanged(
-        customer_id=customer_id, old_tier=None, new_tier=f"vip{rank}", new_rank=rank, direction="up",
+        customer_id=customer_id,
+        old_tier=None,
+        new_tier=f"vip{rank}",
+        new_rank=rank,
+        direction="up",
         changed_at=datetime.now(UTC),
-    )  # fmt: skip
+    )
     envelope = Envelope.wrap(event, source="rewards", merchant_id=merchant_id, subject=customer_id)
     await produce(svc.settings, Topic.REWARDS.value, envelope)
     await svc.consume()

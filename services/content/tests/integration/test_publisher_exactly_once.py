@@ -22,12 +22,19 @@ async def _seed_due_posts(svc: ServiceHarness, merchant_id: str, count: int, due
     ids = [uuid.uuid4() for _ in range(count)]
     rows = [
         {
-            "id": post_id, "merchant_id": merchant_id, "kind": "text", "title": f"post {n}", "status": "scheduled",
-            "schedule_kind": "at", "requested_at": due + timedelta(seconds=n % 60),
-            "publish_at": due + timedelta(seconds=n % 60), "created_by": "test", "group_ids": [uuid.uuid4()],
+            "id": post_id,
+            "merchant_id": merchant_id,
+            "kind": "text",
+            "title": f"post {n}",
+            "status": "scheduled",
+            "schedule_kind": "at",
+            "requested_at": due + timedelta(seconds=n % 60),
+            "publish_at": due + timedelta(seconds=n % 60),
+            "created_by": "test",
+            "group_ids": [uuid.uuid4()],
         }
         for n, post_id in enumerate(ids)
-    ]  # fmt: skip
+    ]
     async with svc.uow() as uow:
         await uow.session.execute(insert(posts), rows)
         await uow.commit()

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from meadow_contracts.events import VoteCast
 from meadow_runtime.auth import Principal
-from meadow_runtime.errors import Conflict
+from meadow_runtime.errors import Conflict, Problem
 
 from ..posts.service import visible_post
 from ..problems import forbidden, invalid
@@ -51,7 +51,7 @@ async def cast_vote(
         raise invalid("/option_id", f"no option {option_id!r} in this poll")
     cast_at = await uow.comments.add_vote(principal.merchant_id, post_id, principal.customer_id, option_id)
     if cast_at is None:
-        raise Conflict("Already voted", "Each member votes once per poll.", type_="already-voted")
+        raise Problem(409, "Already voted", "Each member votes once per poll.", type_="already-voted")
     uow.emit(
         VoteCast(poll_id=post_id, option_id=option_id, customer_id=principal.customer_id, cast_at=cast_at),
         merchant_id=principal.merchant_id,
