@@ -14,18 +14,19 @@ def settings(infrastructure: Any) -> Settings:
     return settings
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def svc(settings: Settings) -> AsyncIterator[ServiceHarness]:
+    # One running service per module (fresh database and topics); tests use their own groups and customers.
     async with running_service(settings, SERVICE) as harness:
         yield harness
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def owner(svc: ServiceHarness) -> dict[str, str]:
     return svc.auth("m1", "owner")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def create_group(svc: ServiceHarness, owner: dict[str, str]) -> Any:
     async def create(**fields: Any) -> dict[str, Any]:
         body = {"name": "奶粉老客群", **fields}
@@ -37,7 +38,7 @@ def create_group(svc: ServiceHarness, owner: dict[str, str]) -> Any:
     return create
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def join(svc: ServiceHarness) -> Any:
     async def join(group_id: str, customer_id: str, merchant_id: str = "m1") -> Any:
         return await svc.client.post(
