@@ -2,8 +2,8 @@
 
 Per batch from `getmany`:
 1. decode every record; undecodable or invalid ones go to `<topic>.dlq`, unknown event types are skipped;
-2. in one transaction: claim the event ids in the inbox (duplicates drop out), run the handlers over runs
-   of same-typed events in partition order, commit;
+2. in one transaction for the whole `getmany` (all partitions): claim the event ids in the inbox
+   (duplicates drop out), run the handlers over runs of same-typed events in partition order, commit;
 3. only then commit the offsets.
 If the batch fails, each event is retried alone in its own transaction; one that still fails after
 `consumer_max_attempts` goes to the DLQ with the error in its headers, and the partition moves on.
@@ -174,41 +174,41 @@ class ConsumerRunner(Generic[U]):
             await self.poll_once(timeout_ms=500)
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
+        """Handle one `getmany`: every partition's records in one transaction, then one offset commit."""
         batches = await self._consumer.getmany(
             timeout_ms=timeout_ms, max_records=self._settings.consumer_batch_size
         )
-        handled = 0
-        for partition, records in batches.items():
-            if records:
-                handled += await self._handle_partition_batch(partition, records)
-        return handled
-
-    async def _handle_partition_batch(
-        self, partition: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> int:
+        batches = {partition: records for partition, records in batches.items() if records}
+        if not batches:
+            return 0
         started = time.perf_counter()
-        logical_topic = self._settings.logical_topic(partition.topic)
         deliveries: list[Delivery[Any]] = []
-        for record in records:
-            try:
-                delivery = _decode_record(record, logical_topic)
-            except PoisonMessage as error:
-                await self._dead_letter(record, logical_topic, str(error), attempts=1)
-                continue
-            if delivery is not None and delivery.envelope.type in self._registry.handlers:
-                deliveries.append(delivery)
+        records_by_position: dict[tuple[str, int, int], ConsumerRecord[bytes, bytes]] = {}
+        for partition, records in batches.items():
+            logical_topic = self._settings.logical_topic(partition.topic)
+            for record in records:
+                try:
+                    delivery = _decode_record(record, logical_topic)
+                except PoisonMessage as error:
+                    await self._dead_letter(record, logical_topic, str(error), attempts=1)
+                    continue
+                if delivery is not None and delivery.envelope.type in self._registry.handlers:
+                    deliveries.append(delivery)
+                    records_by_position[(logical_topic, record.partition, record.offset)] = record
         if deliveries:
             try:
                 await self._apply(deliveries)
             except Exception:
                 log.exception("batch failed; retrying its events one by one", extra={"group": self.group_id})
-                await self._apply_one_by_one(deliveries, {r.offset: r for r in records})
-        await self._commit_offset(partition, records[-1].offset + 1)
+                await self._apply_one_by_one(deliveries, records_by_position)
+        await self._commit_offsets(
+            {partition: records[-1].offset + 1 for partition, records in batches.items()}
+        )
         CONSUMER_BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
         return len(deliveries)
 
-    async def _commit_offset(self, partition: TopicPartition, next_offset: int) -> None:
-        await self._consumer.commit({partition: next_offset})
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        await self._consumer.commit(offsets)
 
     async def _apply(self, deliveries: Sequence[Delivery[Any]]) -> None:
         with tracer().start_as_current_span(
@@ -236,7 +236,9 @@ class ConsumerRunner(Generic[U]):
         EVENTS_CONSUMED.labels(self.group_id, "duplicate").inc(len(deliveries) - len(new))
 
     async def _apply_one_by_one(
-        self, deliveries: Sequence[Delivery[Any]], records: Mapping[int, ConsumerRecord[bytes, bytes]]
+        self,
+        deliveries: Sequence[Delivery[Any]],
+        records: Mapping[tuple[str, int, int], ConsumerRecord[bytes, bytes]],
     ) -> None:
         for delivery in deliveries:
             error: Exception | None = None
@@ -249,7 +251,7 @@ class ConsumerRunner(Generic[U]):
                     error = failure
             if error is not None:
                 await self._dead_letter(
-                    records[delivery.offset],
+                    records[(delivery.topic, delivery.partition, delivery.offset)],
                     delivery.topic,
                     f"{type(error).__name__}: {error}",
                     attempts=self._settings.consumer_max_attempts,

@@ -122,7 +122,7 @@ async def test_b_relay_crash_after_produce_redelivers_and_the_inbox_absorbs_it(
 
 
 class _ConsumerCrashingBeforeOffsetCommit(ConsumerRunner):  # type: ignore[type-arg]
-    async def _commit_offset(self, partition: TopicPartition, next_offset: int) -> None:
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         raise ConnectionResetError("consumer died after its DB commit, before committing offsets")
 
 

@@ -1,0 +1,110 @@
+"""Content publisher: N posts due at once, published by 1 and by 2 concurrent claim loops.
+
+Each run seeds a fresh database with COPY, then times the scheduler's claim loop (SKIP LOCKED claim, mark
+published, post.published into the outbox, webhook queueing, one transaction per batch of 1,000) until
+every post is published. The relay (outbox → Kafka) is the runtime's and is timed on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from content.app import MIGRATIONS_DIR
+from content.publisher.service import publish_all_due
+from content.uow import ContentUnitOfWork
+from harness import BenchContext, Measurement, Stopwatch, rate
+from meadow_runtime.db import create_engine, create_session_factory, plain_url
+from meadow_runtime.relay import OutboxRelay
+from meadow_runtime.settings import Settings
+
+ORDER = 50
+
+
+async def _seed(url: str, count: int, due: datetime) -> None:
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        group_ids = [uuid.uuid4() for _ in range(50)]
+        records = [
+            (uuid.uuid4(), f"m{n % 20}", "text", f"post {n}", "scheduled", "at", due, due, "bench",
+             [group_ids[n % 50]])
+            for n in range(count)
+        ]  # fmt: skip
+        columns = [
+            "id", "merchant_id", "kind", "title", "status", "schedule_kind", "requested_at", "publish_at",
+            "created_by", "group_ids",
+        ]  # fmt: skip
+        await conn.copy_records_to_table("posts", records=records, columns=columns)
+        await conn.execute("ANALYZE posts")
+    finally:
+        await conn.close()
+
+
+async def _count(url: str, sql: str) -> int:
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def _publish(ctx: BenchContext, workers: int, count: int) -> Settings:
+    settings = ctx.infra.settings("content", MIGRATIONS_DIR).for_service("content")
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    await _seed(settings.database_url, count, due)
+    engine = create_engine(settings.database_url, pool_size=workers + 1)
+    sessions = create_session_factory(engine)
+    uow_factory: Callable[[], ContentUnitOfWork] = lambda: ContentUnitOfWork(sessions, "content")  # noqa: E731
+    try:
+        now = datetime.now(UTC)
+        with Stopwatch() as clock:
+            done = await asyncio.gather(*(publish_all_due(uow_factory, now) for _ in range(workers)))
+    finally:
+        await engine.dispose()
+    published = await _count(settings.database_url, "SELECT count(*) FROM posts WHERE status = 'published'")
+    events = await _count(settings.database_url, "SELECT count(*) FROM outbox")
+    assert published == count == sum(done) == events, (published, count, done, events)
+    total = rate(count, clock.seconds)
+    note = f"{count:,} due at once, all published once; split {'/'.join(str(d) for d in done)}"
+    ctx.report(
+        Measurement(f"content.publisher.{workers}_worker", total, "posts/s", note),
+        against="raw.pg.insert.executemany",
+    )
+    ctx.report(
+        Measurement(
+            f"content.publisher.{workers}_worker.per_worker", total / workers, "posts/s", "goal ≥ 5,000"
+        ),
+        against="raw.pg.insert.executemany",
+    )
+    return settings
+
+
+async def _relay(ctx: BenchContext, settings: Settings, count: int) -> None:
+    relay = OutboxRelay(settings)
+    await relay.start()
+    try:
+        with Stopwatch() as clock:
+            while await relay.publish_batch():
+                pass
+    finally:
+        await relay.stop()
+    ctx.report(
+        Measurement(
+            "content.relay.post_published",
+            rate(count, clock.seconds),
+            "events/s",
+            "runtime relay, 1 instance",
+        ),
+        against="raw.kafka.produce",
+    )
+
+
+async def run(ctx: BenchContext) -> None:
+    count = ctx.scale(100_000, 10_000)
+    settings = await _publish(ctx, 1, count)
+    await _publish(ctx, 2, count)
+    await _relay(ctx, settings, count)
