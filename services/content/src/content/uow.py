@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meadow_contracts import Envelope, Event
 from meadow_runtime.uow import UnitOfWork
@@ -25,6 +26,10 @@ class ContentUnitOfWork(UnitOfWork):
     lotteries: LotteryRepository
     webhooks: WebhookRepository
 
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], source: str) -> None:
+        super().__init__(session_factory, source)
+        self.source = source
+
     def on_enter(self) -> None:
         self.audiences = AudienceRepository(self.session)
         self.posts = PostRepository(self.session)
@@ -38,6 +43,17 @@ class ContentUnitOfWork(UnitOfWork):
         envelope = self.outbox.add(event, merchant_id=merchant_id, subject=str(subject))
         self._emitted.append(envelope)
         return envelope
+
+    def emit_many(self, events: Sequence[tuple[Event, str, UUID | str]]) -> list[Envelope]:
+        """`emit` for a batch of (event, merchant_id, subject) of one topic: trace headers are read once."""
+        envelopes = [
+            Envelope.wrap(event, source=self.source, merchant_id=merchant_id, subject=str(subject))
+            for event, merchant_id, subject in events
+        ]
+        if envelopes:
+            self.outbox.add_envelopes(envelopes, events[0][0].topic)
+            self._emitted.extend(envelopes)
+        return envelopes
 
     async def flush(self) -> None:
         await self._queue_webhook_deliveries()

@@ -13,10 +13,12 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 from sqlalchemy import text
 
+from meadow_contracts import Event
 from meadow_contracts.envelope import new_event_id
 from meadow_contracts.events import PostPublished
 from meadow_runtime.settings import Settings
@@ -68,23 +70,27 @@ NEXT_OCCURRENCE_COLUMNS = (
 async def claim_and_publish(uow: ContentUnitOfWork, now: datetime, limit: int = BATCH_SIZE) -> int:
     """Publish up to `limit` due posts inside the caller's transaction (the caller commits)."""
     claimed = (await uow.session.execute(CLAIM_SQL, {"now": now, "limit": limit})).all()
+    events: list[tuple[Event, str, UUID]] = []
     for post in claimed:
-        uow.emit(
-            PostPublished(
-                post_id=post.id,
-                kind=post.kind,
-                title=post.title,
-                group_ids=tuple(post.group_ids),
-                segment_ids=tuple(post.segment_ids),
-                campaign_id=post.campaign_id,
-                min_tier_rank=post.min_tier_rank,
-                published_at=now,
-            ),
-            merchant_id=post.merchant_id,
-            subject=post.id,
+        events.append(
+            (
+                PostPublished(
+                    post_id=post.id,
+                    kind=post.kind,
+                    title=post.title,
+                    group_ids=tuple(post.group_ids),
+                    segment_ids=tuple(post.segment_ids),
+                    campaign_id=post.campaign_id,
+                    min_tier_rank=post.min_tier_rank,
+                    published_at=now,
+                ),
+                post.merchant_id,
+                post.id,
+            )
         )
         if post.schedule_kind == "cron" and post.cron:
             await _schedule_next_occurrence(uow, post._mapping, now)
+    uow.emit_many(events)
     return len(claimed)
 
 
