@@ -8,14 +8,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Integer, String, Table, Uuid, insert
 
 from meadow_contracts import CustomerProfileUpdated, Topic
 from meadow_runtime.app import UnitOfWorkDep
 from meadow_runtime.auth import CurrentPrincipal
 from meadow_runtime.consumer import Delivery, HandlerRegistry
+from meadow_runtime.errors import Problem
+from meadow_runtime.idempotency import IdempotencyKey, run_idempotently
 from meadow_runtime.service import ServiceDefinition
 from meadow_runtime.tables import runtime_metadata
 
@@ -33,6 +35,7 @@ effects = Table(
 
 handlers = HandlerRegistry()
 FAIL_FOR_CUSTOMER = "always-fails"
+UNSERVED_CITY = "Atlantis"
 
 
 @handlers.on(CustomerProfileUpdated)
@@ -68,6 +71,33 @@ async def change_profile(
     )
     await uow.commit()
     return {"event_id": str(envelope.id)}
+
+
+class Note(BaseModel):
+    customer_id: str = Field(min_length=1)
+    city: str = Field(min_length=1, max_length=40)
+    birth_year: int = Field(ge=1900, le=2100)
+
+
+@router.post("/v1/notes", status_code=201)
+async def add_note(
+    body: Note, request: Request, principal: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey = None
+) -> Response:
+    """Emits one event per request; with an Idempotency-Key, once per key."""
+
+    async def emit() -> dict[str, str]:
+        event = CustomerProfileUpdated(
+            customer_id=body.customer_id, city=body.city, birth_year=body.birth_year
+        )
+        envelope = uow.outbox.add(event, merchant_id=principal.merchant_id, subject=body.customer_id)
+        await uow.flush()
+        if body.city == UNSERVED_CITY:  # fails after the key is claimed and the event is written
+            raise Problem(422, "City not served", f"We do not deliver to {body.city}.", pointer="/city")
+        return {"event_id": str(envelope.id)}
+
+    return await run_idempotently(
+        uow, request, merchant_id=principal.merchant_id, key=key, action=emit, status_code=201
+    )
 
 
 SERVICE = ServiceDefinition(
