@@ -57,8 +57,11 @@ async def test_lifecycle_and_tags_follow_the_customers_events(
     async with TopicReader(settings, Topic.SEGMENTS.value) as reader:
         await feed(svc, settings, script[0])
         assert await memberships(svc, merchant, customer) == {
-            "tag:gender:female", "tag:age_band:25-34", "tag:size:M", "tag:channel:tmall",
-        }  # fmt: skip
+            "tag:gender:female",
+            "tag:age_band:25-34",
+            "tag:size:M",
+            "tag:channel:tmall",
+        }
         await feed(svc, settings, script[1])
         assert {"lifecycle:new", "tag:preference:formula", "tag:spending_power:low"} <= await memberships(
             svc, merchant, customer
