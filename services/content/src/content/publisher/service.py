@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import httpx
@@ -43,8 +42,7 @@ CLAIM_SQL = text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, merchant_id, kind, title, body, details, group_ids, segment_ids, campaign_id, series_id,
-              schedule_kind, cron, publish_at, min_tier_rank, public_at, closes_at, created_by
+    RETURNING id, merchant_id, kind, title, group_ids, segment_ids, campaign_id, min_tier_rank, schedule_kind
     """
 )
 
@@ -88,23 +86,28 @@ async def claim_and_publish(uow: ContentUnitOfWork, now: datetime, limit: int = 
                 post.id,
             )
         )
-        if post.schedule_kind == "cron" and post.cron:
-            await _schedule_next_occurrence(uow, post._mapping, now)
+        if post.schedule_kind == "cron":
+            await _schedule_next_occurrence(uow, post.merchant_id, post.id, now)
     uow.emit_many(events)
     return len(claimed)
 
 
-async def _schedule_next_occurrence(uow: ContentUnitOfWork, post: Any, now: datetime) -> None:
-    timezone = await uow.audiences.timezone(post["merchant_id"])
-    try:
-        fire = next_cron_fire(post["cron"], timezone, max(post["publish_at"], now))
-    except SchedulingError:
-        log.warning("cron series ended: no next fire", extra={"post": str(post["id"])})
+async def _schedule_next_occurrence(
+    uow: ContentUnitOfWork, merchant_id: str, post_id: UUID, now: datetime
+) -> None:
+    post = await uow.posts.get(merchant_id, post_id)
+    if post is None or post.cron is None:
         return
-    values = {name: post[name] for name in NEXT_OCCURRENCE_COLUMNS}
+    timezone = await uow.audiences.timezone(merchant_id)
+    try:
+        fire = next_cron_fire(post.cron, timezone, max(post.publish_at, now))
+    except SchedulingError:
+        log.warning("cron series ended: no next fire", extra={"post": str(post_id)})
+        return
+    values = {name: getattr(post, name) for name in NEXT_OCCURRENCE_COLUMNS}
     values |= {
         "id": new_event_id(),
-        "series_id": post["series_id"] or post["id"],
+        "series_id": post.series_id or post_id,
         "status": "scheduled",
         "requested_at": fire,
         "publish_at": fire,
