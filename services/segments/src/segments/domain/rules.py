@@ -211,11 +211,16 @@ def parse_rule(raw: Any, *, base: str = "/rule") -> Rule:
             elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 parts.append("kind")
             problems.append(RuleProblem(base + "".join("/" + _escape(p) for p in parts), detail))
-        raise InvalidRule(problems) from error
+        raise InvalidRule(_without_echoes(problems)) from error
     depth_problem = _too_deep(rule, base)
     if depth_problem is not None:
         raise InvalidRule([depth_problem])
     return rule
+
+
+def _without_echoes(problems: list[RuleProblem]) -> list[RuleProblem]:
+    """A list whose item failed is also reported as too short; the item's own error says it all."""
+    return [p for p in problems if not any(o.pointer.startswith(p.pointer + "/") for o in problems)]
 
 
 def _too_deep(rule: Rule, pointer: str, depth: int = 1) -> RuleProblem | None:
