@@ -66,17 +66,21 @@ async def _prepare(settings: Settings, payloads: list[bytes]) -> None:
     conn = await asyncpg.connect(plain_url(settings.database_url))
     try:
         await conn.execute(
-            "INSERT INTO earn_rules (id, merchant_id, kind, name, points_per_unit) VALUES ($1, $2, 'purchase', 'spend', 1)",
+            "INSERT INTO earn_rules (id, merchant_id, kind, name, points_per_unit) "
+            "VALUES ($1, $2, 'purchase', 'spend', 1)",
             uuid4(),
             MERCHANT,
         )
     finally:
         await conn.close()
-    producer = create_producer(settings)
+    producer = create_producer(settings, linger_ms=50)
     await producer.start()
     try:
         topic = settings.topic(Topic.COMMERCE_ORDERS.value)
-        sends = [await producer.send(topic, p, key=f"{MERCHANT}:{i % 997}".encode()) for i, p in enumerate(payloads)]
+        sends = [
+            await producer.send(topic, p, key=f"{MERCHANT}:{i % 997}".encode())
+            for i, p in enumerate(payloads)
+        ]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -122,11 +126,15 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     expected = count * (129 + 88)
     assert credited == expected, f"credited {credited} points, expected {expected}"
     batched = ctx.report(
-        Measurement("rewards.ledger_ingest", rate(count, seconds), "events/s", f"{count:,} order.paid, 1 worker"),
+        Measurement(
+            "rewards.ledger_ingest", rate(count, seconds), "events/s", f"{count:,} order.paid, 1 worker"
+        ),
         against="raw.kafka.consume",
     )
     ctx.report(
-        Measurement("rewards.ledger_ingest (vs executemany)", batched.value, "events/s", "≈7 rows written per event"),
+        Measurement(
+            "rewards.ledger_ingest (vs executemany)", batched.value, "events/s", "≈7 rows written per event"
+        ),
         against="raw.pg.insert.executemany",
     )
 
@@ -142,7 +150,10 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
         ),
         against="raw.pg.insert.row_per_tx",
     )  # fmt: skip
-    ctx.report(Measurement("rewards.ledger_ingest (vs naive)", batched.value, "events/s"), against="rewards.ledger_ingest.naive")
+    ctx.report(
+        Measurement("rewards.ledger_ingest (vs naive)", batched.value, "events/s"),
+        against="rewards.ledger_ingest.naive",
+    )
 
 
 def _free_port() -> int:
@@ -153,14 +164,20 @@ def _free_port() -> int:
 
 async def _serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)  # waiting for the listener to bind, not synchronising work
+    for _ in range(1000):  # waiting for the listener to bind; uvicorn offers no event for it
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
     return server, task, f"http://127.0.0.1:{port}"
 
 
-async def _drive(url: str, path: str, bodies: list[tuple[dict[str, Any], dict[str, str]]]) -> tuple[float, list[float], int]:
+async def _drive(
+    url: str, path: str, bodies: list[tuple[dict[str, Any], dict[str, str]]]
+) -> tuple[float, list[float], int]:
     """Send the requests from CLIENTS concurrent clients; (seconds, latencies, successes)."""
     latencies: list[float] = []
     ok = 0
@@ -195,7 +212,14 @@ async def _redeem_api(ctx: BenchContext) -> None:
     finally:
         server.should_exit = True
         await task
-    ctx.report(Measurement("rewards.redeem_api.baseline", rate(requests, seconds), "req/s", f"bare FastAPI, {CLIENTS} clients"))
+    ctx.report(
+        Measurement(
+            "rewards.redeem_api.baseline",
+            rate(requests, seconds),
+            "req/s",
+            f"bare FastAPI, {CLIENTS} clients",
+        )
+    )
     ctx.report(Measurement("rewards.redeem_api.baseline p50", percentile(latencies, 50) * 1000, "ms"))
     ctx.report(Measurement("rewards.redeem_api.baseline p99", percentile(latencies, 99) * 1000, "ms"))
 
@@ -205,26 +229,36 @@ async def _redeem_api(ctx: BenchContext) -> None:
     try:
         reward_id = uuid4()
         await conn.execute(
-            "INSERT INTO catalog_rewards (id, merchant_id, name, points_price, stock) VALUES ($1, $2, 'sample', 10, NULL)",
+            "INSERT INTO catalog_rewards (id, merchant_id, name, points_price, stock) "
+            "VALUES ($1, $2, 'sample', 10, NULL)",
             reward_id,
             MERCHANT,
         )
         far = datetime(2100, 1, 1, tzinfo=UTC)
         lots = [(uuid4(), MERCHANT, c, 1_000_000, 1_000_000, far, datetime.now(UTC)) for c in customers]
         await conn.copy_records_to_table(
-            "lots", records=lots, columns=["id", "merchant_id", "customer_id", "points", "remaining", "expires_at", "earned_at"]
+            "lots",
+            records=lots,
+            columns=["id", "merchant_id", "customer_id", "points", "remaining", "expires_at", "earned_at"],
         )
         await conn.copy_records_to_table(
-            "balances", records=[(MERCHANT, c, 1_000_000) for c in customers], columns=["merchant_id", "customer_id", "points"]
+            "balances",
+            records=[(MERCHANT, c, 1_000_000) for c in customers],
+            columns=["merchant_id", "customer_id", "points"],
         )
     finally:
         await conn.close()
-    tokens = {c: issue_token(settings, merchant_id=MERCHANT, subject=c, role="customer", customer_id=c) for c in customers}
+    tokens = {
+        c: issue_token(settings, merchant_id=MERCHANT, subject=c, role="customer", customer_id=c)
+        for c in customers
+    }
     bodies = [
         ({"reward_id": str(reward_id)}, {"Authorization": f"Bearer {tokens[customers[i % len(customers)]]}"})
         for i in range(requests)
     ]
-    server, task, url = await _serve(create_app(settings.model_copy(update={"database_pool_size": CLIENTS // 2})))
+    server, task, url = await _serve(
+        create_app(settings.model_copy(update={"database_pool_size": CLIENTS // 2}))
+    )
     try:
         seconds, latencies, ok = await _drive(url, "/v1/redemptions", bodies)
     finally:
@@ -232,11 +266,22 @@ async def _redeem_api(ctx: BenchContext) -> None:
         await task
     assert ok == requests, f"{requests - ok} redemptions failed"
     ctx.report(
-        Measurement("rewards.redeem_api", rate(requests, seconds), "req/s", f"{CLIENTS} clients, {len(customers)} customers"),
+        Measurement(
+            "rewards.redeem_api",
+            rate(requests, seconds),
+            "req/s",
+            f"{CLIENTS} clients, {len(customers)} customers",
+        ),
         against="rewards.redeem_api.baseline",
     )
-    ctx.report(Measurement("rewards.redeem_api p50", percentile(latencies, 50) * 1000, "ms"), against="rewards.redeem_api.baseline p50")
-    ctx.report(Measurement("rewards.redeem_api p99", percentile(latencies, 99) * 1000, "ms"), against="rewards.redeem_api.baseline p99")
+    ctx.report(
+        Measurement("rewards.redeem_api p50", percentile(latencies, 50) * 1000, "ms"),
+        against="rewards.redeem_api.baseline p50",
+    )
+    ctx.report(
+        Measurement("rewards.redeem_api p99", percentile(latencies, 99) * 1000, "ms"),
+        against="rewards.redeem_api.baseline p99",
+    )
 
 
 async def run(ctx: BenchContext) -> None:

@@ -103,7 +103,7 @@ transfers = Table(
     "transfers",
     metadata,
     Column("id", Uuid, primary_key=True, comment="deterministic: uuid5 of the cause"),
-    Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
     Column("merchant_id", MERCHANT, nullable=False),
     Column("customer_id", CUSTOMER, nullable=False),
     Column("kind", String(16), nullable=False),

@@ -97,7 +97,7 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelo
     rules = await purchase_rules(uow, merchants)
     levels = await tier_levels(uow, merchants)
     locked = await uow.ledger.lock_balances((e.merchant_id, o.customer_id) for e, o in paid)
-    orders: dict[tuple[str, str], tuple[Envelope, OrderPaid, dict[str, list[int]], int]] = {}
+    orders: dict[tuple[str, str], tuple[Envelope, OrderPaid, dict[str, list[int]], int, UUID | None]] = {}
     for envelope, order in paid:
         if (envelope.merchant_id, order.order_id) in orders:
             continue
@@ -116,27 +116,24 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelo
             ]
             for line in order.lines
         }
-        orders[(envelope.merchant_id, order.order_id)] = (
-            envelope,
-            order,
-            lines,
-            sum(v[1] for v in lines.values()),
-        )
+        points = sum(v[1] for v in lines.values())
+        earn_id = _purchase_id(envelope.merchant_id, order.order_id) if points else None
+        orders[(envelope.merchant_id, order.order_id)] = (envelope, order, lines, points, earn_id)
     values = list(orders.values())
     inserted = await uow.session.execute(
         INSERT_ORDERS,
         {
-            "m": [e.merchant_id for e, _, _, _ in values],
-            "o": [o.order_id for _, o, _, _ in values],
-            "c": [o.customer_id for _, o, _, _ in values],
-            "at": [o.paid_at for _, o, _, _ in values],
-            "lines": [json.dumps(lines) for _, _, lines, _ in values],
-            "t": [_purchase_id(e.merchant_id, o.order_id) if pts else None for e, o, _, pts in values],
+            "m": [v[0].merchant_id for v in values],
+            "o": [v[1].order_id for v in values],
+            "c": [v[1].customer_id for v in values],
+            "at": [v[1].paid_at for v in values],
+            "lines": [json.dumps(v[2]) for v in values],
+            "t": [v[4] for v in values],
         },
     )
     fresh = [orders[(r.merchant_id, r.order_id)] for r in inserted]
     first_orders: list[BalanceRow] = []
-    for envelope, order, _, _ in fresh:
+    for envelope, order, *_ in fresh:
         row = locked[(envelope.merchant_id, order.customer_id)]
         if row.first_paid_at is None or order.paid_at < row.first_paid_at:
             if row.first_paid_at is None:
@@ -144,17 +141,17 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelo
             row.first_paid_at = order.paid_at
     earnings = [
         Earning(
-            _purchase_id(e.merchant_id, o.order_id), e.merchant_id, o.customer_id, points, "purchase",
-            o.paid_at, cause_event_id=e.id, cause_ref=o.order_id,
+            earn_id, e.merchant_id, o.customer_id, points, "purchase", o.paid_at, cause_event_id=e.id,
+            cause_ref=o.order_id,
         )
-        for e, o, _, points in fresh
-        if points > 0
+        for e, o, _, points, earn_id in fresh
+        if earn_id is not None
     ]  # fmt: skip
     await credit(uow, earnings, locked, save=False)
-    touched = {(e.merchant_id, o.customer_id) for e, o, _, _ in fresh}
+    touched = {(e.merchant_id, o.customer_id) for e, o, *_ in fresh}
     await reevaluate(uow, [locked[k] for k in touched], levels)
     await uow.ledger.save_balances([locked[k] for k in touched])
-    await _settle_parked_refunds(uow, [(e.merchant_id, o.order_id) for e, o, _, _ in fresh])
+    await _settle_parked_refunds(uow, [(e.merchant_id, o.order_id) for e, o, *_ in fresh])
     if first_orders:
         await _settle_referrals(uow, first_orders)
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
+from meadow_contracts import Envelope
 from meadow_contracts.events import EarnReason, PointsEarned
 
 from ..domain.ledger import Lot, Outcome, Wallet, earn_transfer
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..uow import RewardsUnitOfWork
 
 DEFAULT_VALIDITY_DAYS = 365
+SOURCE = "rewards"
 
 
 class DuplicateTransfer(Exception):
@@ -117,17 +119,19 @@ async def credit(
     await uow.ledger.insert_lots(new_lots)
     if save:
         await uow.ledger.save_balances([balances[k] for k in {e.key for e in fresh}])
-    for done in credited:
-        e = done.earning
-        uow.outbox.add(
+    envelopes = [
+        Envelope.wrap(
             PointsEarned(
                 transfer_id=e.transfer_id, customer_id=e.customer_id, points=e.points, reason=e.reason,
                 cause_event_id=e.cause_event_id, expires_at=done.expires_at, debt_repaid=done.debt_repaid,
                 balance_after=done.balance_after,
             ),
-            merchant_id=e.merchant_id,
-            subject=e.customer_id,
-        )  # fmt: skip
+            source=SOURCE, merchant_id=e.merchant_id, subject=e.customer_id,
+        )
+        for done in credited
+        for e in (done.earning,)
+    ]  # fmt: skip
+    await uow.ledger.write_outbox(envelopes, PointsEarned.topic)
     return credited
 
 
