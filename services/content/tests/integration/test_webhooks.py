@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from content.domain.webhooks import SIGNATURE_HEADER, verify
+from content.domain.webhooks import MAX_ATTEMPTS, SIGNATURE_HEADER, retry_delay, verify
 from content.publisher.service import publish_all_due
 from content.webhooks.service import deliver_due
 from meadow_runtime.testing.harness import ServiceHarness
@@ -110,7 +110,7 @@ async def test_unreachable_endpoint_is_logged_and_manual_retry_sends_now(
     svc: ServiceHarness, receiver: Receiver
 ) -> None:
     m = merchant()
-    await register(svc, m, "http://127.0.0.1:9/unreachable")  # discard port: connection refused
+    unreachable = await register(svc, m, "http://127.0.0.1:9/unreachable")  # discard port: connection refused
     await register(svc, m, receiver.url)
     await publish_one(svc, m)
     receiver.statuses = [500]
@@ -126,9 +126,14 @@ async def test_unreachable_endpoint_is_logged_and_manual_retry_sends_now(
         assert retried.status_code == 200
         # Due again at once, without waiting out the backoff; only the retried delivery goes.
         assert await deliver_due(svc.uow, client, datetime.now(UTC) + timedelta(seconds=1)) == 1
-    final = (await svc.client.get(f"/v1/webhooks/deliveries/{waiting['id']}", headers=svc.auth(m))).json()
-    assert final["status"] == "succeeded"
-    assert final["attempts"] == 2
+        final = (await svc.client.get(f"/v1/webhooks/deliveries/{waiting['id']}", headers=svc.auth(m))).json()
+        assert final["status"] == "succeeded"
+        assert final["attempts"] == 2
+
+        # Deactivating an endpoint pauses its pending deliveries.
+        removed = await svc.client.delete(f"/v1/webhooks/{unreachable['id']}", headers=svc.auth(m))
+        assert removed.status_code == 204
+        assert await deliver_due(svc.uow, client, datetime.now(UTC) + timedelta(days=1)) == 0
 
 
 async def test_other_merchants_events_are_not_delivered(svc: ServiceHarness, receiver: Receiver) -> None:
@@ -139,3 +144,26 @@ async def test_other_merchants_events_are_not_delivered(svc: ServiceHarness, rec
         await deliver_due(svc.uow, client, datetime.now(UTC) + timedelta(seconds=2))
     assert (await svc.client.get("/v1/webhooks/deliveries", headers=svc.auth(m))).json()["items"] == []
     assert (await svc.client.get("/v1/webhooks/deliveries", headers=svc.auth(other))).json()["items"] == []
+
+
+async def test_a_delivery_gives_up_after_the_last_attempt_and_can_be_retried(
+    svc: ServiceHarness, receiver: Receiver
+) -> None:
+    m = merchant()
+    await register(svc, m, receiver.url)
+    await publish_one(svc, m)
+    receiver.statuses = [500] * MAX_ATTEMPTS
+    moment = datetime.now(UTC) + timedelta(seconds=2)
+    async with httpx.AsyncClient(timeout=5) as client:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            assert await deliver_due(svc.uow, client, moment) == 1
+            moment += retry_delay(attempt) + timedelta(seconds=1)
+        assert await deliver_due(svc.uow, client, moment + timedelta(days=1)) == 0
+        log = (await svc.client.get("/v1/webhooks/deliveries", headers=svc.auth(m))).json()["items"]
+        assert [(d["status"], d["attempts"]) for d in log] == [("failed", MAX_ATTEMPTS)]
+        retried = await svc.client.post(f"/v1/webhooks/deliveries/{log[0]['id']}/retry", headers=svc.auth(m))
+        assert retried.json()["status"] == "pending"
+        assert await deliver_due(svc.uow, client, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    final = (await svc.client.get(f"/v1/webhooks/deliveries/{log[0]['id']}", headers=svc.auth(m))).json()
+    assert final["status"] == "succeeded"
+    assert len(final["attempt_log"]) == MAX_ATTEMPTS + 1

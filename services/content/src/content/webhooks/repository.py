@@ -21,9 +21,10 @@ CLAIM_SQL = text(
     UPDATE webhook_deliveries AS d
     SET next_attempt_at = :lease_until, attempts = d.attempts + 1
     FROM webhook_endpoints AS e
-    WHERE e.id = d.endpoint_id AND d.id IN (
+    WHERE e.id = d.endpoint_id AND e.active AND d.id IN (
         SELECT id FROM webhook_deliveries
         WHERE status = 'pending' AND next_attempt_at <= :now
+          AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE active)
         ORDER BY next_attempt_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
