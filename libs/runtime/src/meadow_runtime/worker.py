@@ -71,8 +71,10 @@ async def run_worker(settings: Settings, service: ServiceDefinition, *, with_sch
     tasks += [
         asyncio.create_task(_run_job(j, uow_factory, settings, stop), name=j.name) for j in service.jobs
     ]
+    scheduler: asyncio.Task[None] | None = None
     if with_scheduler and service.scheduler is not None:
-        tasks.append(asyncio.create_task(service.scheduler(settings, uow_factory), name="scheduler"))
+        scheduler = asyncio.create_task(service.scheduler(settings, uow_factory), name="scheduler")
+        tasks.append(scheduler)
     log.info("worker started", extra={"service": service.name, "tasks": [t.get_name() for t in tasks]})
 
     stopped = asyncio.create_task(stop.wait())
@@ -84,6 +86,9 @@ async def run_worker(settings: Settings, service: ServiceDefinition, *, with_sch
     relay.request_stop()
     if runner is not None:
         runner.request_stop()
+    if scheduler is not None:
+        # The scheduler runs until cancelled; a claim it was making rolls back and is picked up again.
+        scheduler.cancel()
     # Each loop notices the stop between batches: the batch in hand finishes and commits first.
     _, pending = await asyncio.wait(tasks, timeout=15)
     for task in pending:
