@@ -53,7 +53,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         raise SystemExit(f"{args.service} has no scheduler")
     from .worker import run_worker
 
-    asyncio.run(run_worker(_settings(args.service), service, with_scheduler=True))
+    asyncio.run(
+        run_worker(_settings(args.service), service, with_scheduler=True, health_port=args.health_port)
+    )
     return 0
 
 
@@ -121,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scheduler = sub.add_parser("scheduler", help="a service's scheduler (content)")
     scheduler.add_argument("service", choices=SERVICES)
+    scheduler.add_argument("--health-port", type=int, help="serve /healthz and /metrics on this port")
     migrate = sub.add_parser("migrate", help="alembic upgrade")
     migrate.add_argument("service", choices=SERVICES)
     migrate.add_argument("--revision", default="head")

@@ -19,6 +19,7 @@ from .service import PeriodicJob, ServiceDefinition
 from .settings import Settings
 from .telemetry import configure_logging, configure_tracing
 from .uow import UnitOfWork
+from .worker_http import serve_health
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,13 @@ async def _run_job(
             await asyncio.wait_for(stop.wait(), job.every.total_seconds())
 
 
-async def run_worker(settings: Settings, service: ServiceDefinition, *, with_scheduler: bool = False) -> None:
+async def run_worker(
+    settings: Settings,
+    service: ServiceDefinition,
+    *,
+    with_scheduler: bool = False,
+    health_port: int | None = None,
+) -> None:
     settings = settings.for_service(service.name)
     configure_logging(settings)
     configure_tracing(settings)
@@ -75,6 +82,14 @@ async def run_worker(settings: Settings, service: ServiceDefinition, *, with_sch
     if with_scheduler and service.scheduler is not None:
         scheduler = asyncio.create_task(service.scheduler(settings, uow_factory), name="scheduler")
         tasks.append(scheduler)
+    loops = list(tasks)
+    health: asyncio.Task[None] | None = None
+    if health_port is not None:
+
+        def alive() -> dict[str, bool]:
+            return {task.get_name(): not task.done() for task in loops}
+
+        health = asyncio.create_task(serve_health(health_port, alive, stop), name="health")
     log.info("worker started", extra={"service": service.name, "tasks": [t.get_name() for t in tasks]})
 
     stopped = asyncio.create_task(stop.wait())
@@ -94,6 +109,8 @@ async def run_worker(settings: Settings, service: ServiceDefinition, *, with_sch
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+    if health is not None:
+        await health
     await relay.stop()
     if runner is not None:
         await runner.stop()

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
+from meadow_devstack.servers import free_port
 from meadow_runtime.db import plain_url
 from meadow_runtime.testing.harness import running_service
 from meadow_runtime.testing.infrastructure import Infrastructure
@@ -23,8 +25,16 @@ WORKER = (
     "from meadow_runtime.settings import Settings\n"
     "from meadow_runtime.worker import run_worker\n"
     "from testbed.service import SERVICE\n"
-    "asyncio.run(run_worker(Settings(), SERVICE))\n"
+    "import sys\n"
+    "asyncio.run(run_worker(Settings(), SERVICE, health_port=int(sys.argv[1])))\n"
 )
+
+
+async def _get(client: httpx.AsyncClient, path: str) -> httpx.Response | None:
+    try:
+        return await client.get(path)
+    except httpx.TransportError:
+        return None  # not listening yet
 
 
 async def test_sigterm_stops_the_worker_cleanly_with_offsets_committed(
@@ -53,8 +63,11 @@ async def test_sigterm_stops_the_worker_cleanly_with_offsets_committed(
     ]
     await produce(settings, Topic.COMMERCE_CUSTOMERS.value, *events)
     log_path = tmp_path / "worker.log"
+    health_port = free_port()
     with log_path.open("wb") as log:
-        worker = await asyncio.create_subprocess_exec(sys.executable, "-c", WORKER, env=env, stderr=log)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WORKER, str(health_port), env=env, stderr=log
+        )
     conn = await asyncpg.connect(plain_url(settings.database_url))
     try:
 
@@ -62,6 +75,15 @@ async def test_sigterm_stops_the_worker_cleanly_with_offsets_committed(
             return int(await conn.fetchval("SELECT count(*) FROM effects"))
 
         await eventually(applied, until=lambda n: n == len(events), timeout=60)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}") as client:
+            health = await eventually(lambda: _get(client, "/healthz"), until=lambda r: r is not None)
+            assert health is not None
+            assert health.json()["loops"] == {"relay": True, "consumer": True}
+            metrics = await client.get("/metrics")
+            assert (
+                'meadow_events_consumed_total{consumer_group="testbed",outcome="handled"} 200.0'
+                in metrics.text
+            )
         worker.send_signal(signal.SIGTERM)
         returncode = await asyncio.wait_for(worker.wait(), timeout=30)
         logged = log_path.read_text()
