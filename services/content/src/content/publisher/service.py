@@ -88,7 +88,7 @@ async def claim_and_publish(uow: ContentUnitOfWork, now: datetime, limit: int = 
         )
         if post.schedule_kind == "cron":
             await _schedule_next_occurrence(uow, post.merchant_id, post.id, now)
-    uow.emit_many(events)
+    uow.emit_many(PostPublished, events)
     return len(claimed)
 
 
