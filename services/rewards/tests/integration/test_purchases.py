@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import uuid4
 
+from sqlalchemy import text
+
 from meadow_contracts import Topic
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader
@@ -79,4 +81,25 @@ async def test_a_refund_arriving_before_its_order_is_settled_with_the_order(
     rest = order_refunded(m, "c1", "o1", "r2", [("l2", 2_000)])
     await deliver(svc, ORDERS, rest)
     assert await balance(svc, m, "c1") == (100, 0)
+    assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
+
+
+async def test_replaying_everything_after_the_inbox_is_gone_changes_no_balance(svc: ServiceHarness) -> None:
+    m = merchant()
+    await purchase_rule(svc, m, "1")
+    events = [
+        order_paid(m, "c1", "o1", [("l1", "toys", 10_000), ("l2", "toys", 3_000)]),
+        order_paid(m, "c2", "o2", [("l1", "toys", 7_000)]),
+        order_refunded(m, "c1", "o1", "r1", [("l2", 3_000)]),
+        order_paid(m, "c1", "o3", [("l1", "toys", 2_000)]),
+        order_refunded(m, "c2", "o2", "r2", [("l1", 3_500)]),
+    ]
+    await deliver(svc, ORDERS, *events)
+    before = [await balance(svc, m, c) for c in ("c1", "c2")]
+    assert before == [(120, 0), (35, 0)]
+    async with svc.uow() as uow:  # as if the inbox's retention had passed
+        await uow.session.execute(text("DELETE FROM inbox"))
+        await uow.commit()
+    await deliver(svc, ORDERS, *reversed(events), *events)
+    assert [await balance(svc, m, c) for c in ("c1", "c2")] == before
     assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import text
+from uuid_utils import uuid7
 
 from meadow_contracts import Envelope
-from meadow_contracts.events import EarnReason, PointsEarned
+from meadow_contracts.events import EarnReason, PointsEarned, PointsExpired
 
-from ..domain.ledger import Lot, Outcome, Wallet, earn_transfer
+from ..domain.ledger import Account, Lot, Outcome, Wallet, earn_transfer, expire
 from .repository import BalanceRow, CustomerKey, TransferRecord
 
 if TYPE_CHECKING:
@@ -172,3 +173,23 @@ async def record(
     locked.row = replace(locked.row, points=outcome.wallet.balance, debt=outcome.wallet.debt)
     locked.wallet = outcome.wallet
     await uow.ledger.save_balances([locked.row])
+
+
+async def expire_due(uow: RewardsUnitOfWork, locked: LockedWallet, now: datetime) -> None:
+    """Expire the customer's lots that are past due before anything spends from them."""
+    outcome = expire(locked.wallet, UUID(str(uuid7())), now)
+    if outcome is None:
+        return
+    m, c = locked.key
+    points = outcome.transfer.amount_on(Account.EXPIRED)
+    await record(uow, locked, outcome, TransferRecord(outcome.transfer, m, c, "expiry", points, now))
+    uow.outbox.add(
+        PointsExpired(
+            transfer_id=outcome.transfer.id,
+            customer_id=c,
+            points=points,
+            balance_after=outcome.wallet.balance,
+        ),
+        merchant_id=m,
+        subject=c,
+    )

@@ -13,14 +13,14 @@ from uuid import UUID
 from sqlalchemy import text
 from uuid_utils import uuid7
 
-from meadow_contracts.events import PointsExpired, PointsSpent, RedemptionCancelled, RedemptionCompleted
+from meadow_contracts.events import PointsSpent, RedemptionCancelled, RedemptionCompleted
 from meadow_runtime.errors import Conflict, NotFound, Problem
 
 from ..catalog.repository import CatalogRepository
 from ..domain.ids import transfer_id
-from ..domain.ledger import InsufficientPoints, expire, restore, spend
+from ..domain.ledger import InsufficientPoints, restore, spend
 from ..ledger.repository import TransferRecord, allocations_from_json, allocations_json
-from ..ledger.service import LockedWallet, open_wallet, record
+from ..ledger.service import expire_due, open_wallet, record
 
 if TYPE_CHECKING:
     from ..uow import RewardsUnitOfWork
@@ -29,26 +29,6 @@ COLUMNS = (
     "id, customer_id, reward_id, quantity, points, status, transfer_id, created_at, "
     "cancelled_at, cancelled_by"
 )
-
-
-async def expire_due(uow: RewardsUnitOfWork, locked: LockedWallet, now: datetime) -> None:
-    """Expire the customer's lots that are past due before anything spends from them."""
-    outcome = expire(locked.wallet, UUID(str(uuid7())), now)
-    if outcome is None:
-        return
-    m, c = locked.key
-    points = outcome.transfer.amount_on(outcome.transfer.postings[0].account) * -1
-    await record(uow, locked, outcome, TransferRecord(outcome.transfer, m, c, "expiry", points, now))
-    uow.outbox.add(
-        PointsExpired(
-            transfer_id=outcome.transfer.id,
-            customer_id=c,
-            points=points,
-            balance_after=outcome.wallet.balance,
-        ),
-        merchant_id=m,
-        subject=c,
-    )
 
 
 async def redeem(
