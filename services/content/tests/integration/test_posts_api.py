@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from content.publisher.service import publish_all_due
-from meadow_contracts import Topic
+from meadow_contracts import Topic, decode
+from meadow_contracts.events import PostPublished
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader
 
@@ -178,6 +179,7 @@ async def test_campaign_bundles_posts_and_cancels_together(svc: ServiceHarness) 
     assert response.status_code == 201, response.text
     campaign = response.json()
     assert [p["kind"] for p in campaign["posts"]] == ["early_access", "flash_sale"]
+    assert campaign["posts"][1]["flash_sale_state"] == "upcoming"
     assert campaign["posts"][0]["min_tier_rank"] == 2
     cancelled = (await svc.client.post(f"/v1/campaigns/{campaign['id']}/cancel", headers=svc.auth(m))).json()
     assert {p["status"] for p in cancelled["posts"]} == {"cancelled"}
@@ -290,4 +292,9 @@ async def test_published_event_carries_the_post(svc: ServiceHarness) -> None:
 
         found = await eventually(mine)
     assert found[0].merchant_id == m
-    assert found[0].data["group_ids"] == [str(group)]
+    assert found[0].subject == post["id"]
+    event = decode(found[0])
+    assert isinstance(event, PostPublished)
+    assert event.group_ids == (group,)
+    assert event.kind == "text"
+    assert event.title == post["title"]

@@ -113,6 +113,9 @@ class PostOut(BaseModel):
     min_tier_rank: int | None
     public_at: datetime | None
     closes_at: datetime | None
+    flash_sale_state: Literal["upcoming", "open", "ended"] | None = Field(
+        default=None, description="for flash sales: where the sale window stands now"
+    )
     published_at: datetime | None
     created_at: datetime
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy import Row
 
-from meadow_contracts.envelope import new_event_id
+from meadow_contracts.envelope import new_event_id, utc_now
 from meadow_runtime.auth import Principal
 from meadow_runtime.errors import Conflict, NotFound
 
@@ -350,7 +350,16 @@ async def cancel_campaign(uow: ContentUnitOfWork, principal: Principal, campaign
     return await get_campaign(uow, principal.merchant_id, campaign_id)
 
 
-def to_out(row: Row[Any]) -> PostOut:
+def flash_sale_state(details: dict[str, Any], now: datetime) -> Literal["upcoming", "open", "ended"] | None:
+    sale = details.get("flash_sale")
+    if not sale:
+        return None
+    if now < datetime.fromisoformat(sale["starts_at"]):
+        return "upcoming"
+    return "open" if now < datetime.fromisoformat(sale["ends_at"]) else "ended"
+
+
+def to_out(row: Row[Any], now: datetime | None = None) -> PostOut:
     notes = [ScheduleMoveOut.model_validate(n) for n in row.schedule_notes]
     return PostOut(
         id=row.id,
@@ -371,6 +380,7 @@ def to_out(row: Row[Any]) -> PostOut:
         schedule_notes=notes,
         min_tier_rank=row.min_tier_rank,
         public_at=row.public_at,
+        flash_sale_state=flash_sale_state(row.details, now or utc_now()),
         closes_at=row.closes_at,
         published_at=row.published_at,
         created_at=row.created_at,
