@@ -12,7 +12,9 @@ def settings(infrastructure: Any) -> Any:
     return infrastructure.settings("rewards", MIGRATIONS_DIR)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def svc(settings: Any) -> AsyncIterator[ServiceHarness]:
+    """One running service per test module (joining a consumer group is the slow part); tests keep apart
+    by using a fresh merchant each."""
     async with running_service(settings, SERVICE) as harness:
         yield harness
