@@ -91,7 +91,7 @@ async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[O
             for e in events
             for line in e.lines
         ]
-        await uow.facts.add_orders(orders, lines)
+        await uow.facts.add_orders(merchant, orders, lines)
         touched = _touch(customers, "orders", "profile")
         # A referred customer's first purchase can make their inviter a distributor.
         for inviter in await uow.facts.inviters_of(merchant, customers):

@@ -75,7 +75,7 @@ def reevaluate(
     policy: Policy = DEFAULT_POLICY,
 ) -> Outcome:
     """`facts.segments` holds the memberships before; `touched=None` re-evaluates every segment."""
-    before = facts.segments
+    before = frozenset(facts.segments)
     stage_before = facts.lifecycle
     stage = lifecycle_stage(facts, now, policy)
     facts = facts.with_lifecycle(stage)
@@ -85,6 +85,8 @@ def reevaluate(
     builtins = builtin_segments(facts, now, policy)
     members = {key for key in before if not is_builtin(key)} | builtins
     changed = set(before ^ members)
+    # One view over the live set: `in_segment` sees memberships decided earlier in this pass.
+    live = facts.with_segments(members)
     for segment in segments:
         affected = (
             touched is None
@@ -93,7 +95,7 @@ def reevaluate(
         )
         if not affected:
             continue
-        is_member = segment.predicate(facts.with_segments(frozenset(members)))
+        is_member = segment.predicate(live)
         if is_member != (segment.key in members):
             changed.add(segment.key)
             if is_member:

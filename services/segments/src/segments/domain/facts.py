@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -77,7 +78,8 @@ class CustomerFacts:
     last_group_activity_at: datetime | None = None
     referrals_made: int = 0
     referred_buyers: int = 0
-    segments: frozenset[str] = field(default_factory=frozenset)
+    # Keys of the segments the customer is in; evaluation passes a live set it updates as it goes.
+    segments: AbstractSet[str] = field(default_factory=frozenset)
 
     def profile_value(self, name: ProfileField, as_of_year: int) -> str | None:
         if name == "age_band":
@@ -89,7 +91,7 @@ class CustomerFacts:
     def order_ids(self) -> frozenset[str]:
         return frozenset(line.order_id for line in self.lines)
 
-    def with_segments(self, segments: frozenset[str]) -> CustomerFacts:
+    def with_segments(self, segments: AbstractSet[str]) -> CustomerFacts:
         return replace(self, segments=segments)
 
     def with_lifecycle(self, stage: Lifecycle) -> CustomerFacts:

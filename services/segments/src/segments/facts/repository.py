@@ -19,18 +19,27 @@ ENSURE_CUSTOMERS = text(
     ON CONFLICT DO NOTHING
     """
 )
-INSERT_ORDER = text(
+# Whole batches in one statement each: arrays in, one round trip, no per-row parameter binding.
+INSERT_ORDERS = text(
     """
     INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, total_minor, channel)
-    VALUES (:merchant, :order_id, :customer_id, :paid_at, :total_minor, :channel)
+    SELECT :merchant, o.order_id, o.customer_id, o.paid_at, o.total_minor, o.channel
+    FROM unnest(CAST(:order_ids AS varchar[]), CAST(:customer_ids AS varchar[]),
+                CAST(:paid_at AS timestamptz[]), CAST(:totals AS bigint[]), CAST(:channels AS varchar[]))
+         AS o(order_id, customer_id, paid_at, total_minor, channel)
     ON CONFLICT DO NOTHING
     """
 )
-INSERT_ORDER_LINE = text(
+INSERT_ORDER_LINES = text(
     """
-    INSERT INTO order_lines (merchant_id, order_id, line_id, customer_id, product_id, category,
-        amount_minor, paid_at)
-    VALUES (:merchant, :order_id, :line_id, :customer_id, :product_id, :category, :amount_minor, :paid_at)
+    INSERT INTO order_lines (merchant_id, order_id, line_id, customer_id, product_id, category, amount_minor,
+                             paid_at)
+    SELECT :merchant, l.order_id, l.line_id, l.customer_id, l.product_id, l.category, l.amount_minor,
+           l.paid_at
+    FROM unnest(CAST(:order_ids AS varchar[]), CAST(:line_ids AS varchar[]),
+                CAST(:customer_ids AS varchar[]), CAST(:product_ids AS varchar[]),
+                CAST(:categories AS varchar[]), CAST(:amounts AS bigint[]), CAST(:paid_at AS timestamptz[]))
+         AS l(order_id, line_id, customer_id, product_id, category, amount_minor, paid_at)
     ON CONFLICT DO NOTHING
     """
 )
@@ -120,9 +129,35 @@ class FactsRepository:
         if ids:
             await self.session.execute(ENSURE_CUSTOMERS, {"merchant": merchant, "ids": ids})
 
-    async def add_orders(self, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]) -> None:
-        await self._many(INSERT_ORDER, orders)
-        await self._many(INSERT_ORDER_LINE, lines)
+    async def add_orders(
+        self, merchant: str, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]
+    ) -> None:
+        if not orders:
+            return
+        await self.session.execute(
+            INSERT_ORDERS,
+            {
+                "merchant": merchant,
+                "order_ids": [o["order_id"] for o in orders],
+                "customer_ids": [o["customer_id"] for o in orders],
+                "paid_at": [o["paid_at"] for o in orders],
+                "totals": [o["total_minor"] for o in orders],
+                "channels": [o["channel"] for o in orders],
+            },
+        )
+        await self.session.execute(
+            INSERT_ORDER_LINES,
+            {
+                "merchant": merchant,
+                "order_ids": [line["order_id"] for line in lines],
+                "line_ids": [line["line_id"] for line in lines],
+                "customer_ids": [line["customer_id"] for line in lines],
+                "product_ids": [line["product_id"] for line in lines],
+                "categories": [line["category"] for line in lines],
+                "amounts": [line["amount_minor"] for line in lines],
+                "paid_at": [line["paid_at"] for line in lines],
+            },
+        )
         await self._many(ADOPT_ORDER_CHANNEL, [o for o in orders if o["channel"] is not None])
 
     async def add_refund_lines(self, rows: Sequence[dict[str, Any]]) -> None:

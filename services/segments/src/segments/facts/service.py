@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from meadow_contracts import CustomerLifecycleChanged, SegmentEntered, SegmentExited
+from meadow_contracts import (
+    CustomerLifecycleChanged,
+    Envelope,
+    Event,
+    SegmentEntered,
+    SegmentExited,
+    Topic,
+    new_event_id,
+)
 
 from ..definitions.repository import StoredSegment
 from ..domain.evaluation import CompiledSegment, Outcome, compile_segments, reevaluate
@@ -24,6 +32,7 @@ from ..uow import SegmentsUnitOfWork
 Touched = Mapping[str, frozenset[str] | None]
 
 
+@lru_cache(maxsize=65536)
 def builtin_segment_id(merchant: str, key: str) -> UUID:
     """Built-in segments have no row; their id is derived, so it is stable across replays and rebuilds."""
     return uuid5(NAMESPACE_URL, f"meadow:segments:{merchant}:{key}")
@@ -76,27 +85,47 @@ async def record_outcomes(
     def segment_id(key: str) -> UUID:
         return segment_ids.get(key) or builtin_segment_id(merchant, key)
 
-    for key, customer in exited:
-        uow.outbox.add(
+    envelopes = [
+        _envelope(
             SegmentExited(segment_id=segment_id(key), segment_key=key, customer_id=customer, exited_at=now),
-            merchant_id=merchant,
-            subject=customer,
+            merchant,
+            customer,
         )
-    for key, customer in entered:
-        uow.outbox.add(
+        for key, customer in exited
+    ] + [
+        _envelope(
             SegmentEntered(segment_id=segment_id(key), segment_key=key, customer_id=customer, entered_at=now),
-            merchant_id=merchant,
-            subject=customer,
+            merchant,
+            customer,
         )
-    for outcome in outcomes:
-        if outcome.lifecycle_after != outcome.lifecycle_before:
-            uow.outbox.add(
-                CustomerLifecycleChanged(
-                    customer_id=outcome.customer_id,
-                    old_stage=outcome.lifecycle_before,
-                    new_stage=outcome.lifecycle_after,
-                    changed_at=now,
-                ),
-                merchant_id=merchant,
-                subject=outcome.customer_id,
-            )
+        for key, customer in entered
+    ]
+    envelopes += [
+        _envelope(
+            CustomerLifecycleChanged(
+                customer_id=o.customer_id,
+                old_stage=o.lifecycle_before,
+                new_stage=o.lifecycle_after,
+                changed_at=now,
+            ),
+            merchant,
+            o.customer_id,
+        )
+        for o in outcomes
+        if o.lifecycle_after != o.lifecycle_before
+    ]
+    # One call for the whole batch: the trace context is read once, not once per event.
+    uow.outbox.add_envelopes(envelopes, Topic.SEGMENTS.value)
+
+
+def _envelope(event: Event, merchant: str, customer: str) -> Envelope:
+    """Our own events, already validated as models: no need to validate the envelope around them again."""
+    return Envelope.model_construct(
+        id=new_event_id(),
+        type=event.event_type,
+        source="segments",
+        time=datetime.now(UTC),
+        merchant_id=merchant,
+        subject=customer,
+        data=event.model_dump(mode="json"),
+    )

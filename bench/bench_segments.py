@@ -1,0 +1,220 @@
+"""Segments: full recompute of a 3-clause rule over 1,000,000 customers / 5,000,000 orders, and
+incremental evaluation through the consumer with 50 active segments (events/s per worker).
+
+Data is generated inside Postgres with generate_series (not timed). Figures are printed beside the raw
+limits measured earlier in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import text
+
+from harness import BenchContext, Measurement, Stopwatch, rate
+from meadow_contracts import Envelope, OrderLine, OrderPaid
+from meadow_runtime.kafka import create_producer
+from meadow_runtime.testing.harness import running_service
+from segments.app import MIGRATIONS_DIR, SERVICE
+from segments.definitions.repository import StoredSegment
+from segments.definitions.service import matching_customers, recompute
+from segments.domain.rules import parse_rule
+
+MERCHANT = "bench"
+CATEGORIES = ["formula", "diapers", "toys", "clothes", "food"]
+THREE_CLAUSES = {
+    "kind": "all",
+    "all": [
+        {"kind": "profile", "field": "gender", "op": "eq", "value": "female"},
+        {"kind": "purchased", "category": "formula", "within_days": 180, "min_count": 2},
+        {"kind": "not", "not": {"kind": "lifecycle", "stage": "problem"}},
+    ],
+}
+
+GENERATE = (
+    """
+    INSERT INTO customers (merchant_id, customer_id, gender, birth_year, city, channel, lifecycle)
+    SELECT 'bench', 'c' || i, (ARRAY['female', 'male', 'unknown'])[1 + i % 3], 1960 + i % 50,
+           (ARRAY['sh', 'bj', 'gz', 'sz'])[1 + i % 4], (ARRAY['tmall', 'jd', 'douyin'])[1 + i % 3],
+           (ARRAY['new', 'repurchase', 'non_repurchase', 'problem'])[1 + i % 4]
+    FROM generate_series(1, :customers) AS i
+    """,
+    """
+    INSERT INTO order_lines
+        (merchant_id, order_id, line_id, customer_id, product_id, category, amount_minor, paid_at)
+    SELECT 'bench', 'o' || j, 'l1', 'c' || (1 + (j * 7919) % :customers), 'p' || (j % 500),
+           (ARRAY['formula', 'diapers', 'toys', 'clothes', 'food'])[1 + (j / 7) % 5], (j * 104729) % 50000,
+           now() - make_interval(days => CAST(j % 365 AS int))
+    FROM generate_series(CAST(1 AS bigint), :orders) AS j
+    """,
+)
+
+
+async def _recompute(ctx: BenchContext) -> None:
+    customers, orders = ctx.scale(1_000_000, 50_000), ctx.scale(5_000_000, 250_000)
+    settings = ctx.infra.settings("segments", MIGRATIONS_DIR)
+    async with running_service(settings, SERVICE) as svc:
+        async with svc.uow() as uow:
+            for statement in GENERATE:
+                await uow.session.execute(text(statement), {"customers": customers, "orders": orders})
+            await uow.commit()
+        async with svc.engine.connect() as conn:
+            await conn.execute(text("COMMIT"))
+            await conn.execute(text("VACUUM ANALYZE customers"))
+            await conn.execute(text("VACUUM ANALYZE order_lines"))
+        rule = parse_rule(THREE_CLAUSES)
+        now = datetime.now(UTC)
+        async with svc.uow() as uow:
+            with Stopwatch() as query:
+                matched = await matching_customers(uow, MERCHANT, rule, now)
+        note = f"{customers:,} customers, {orders:,} orders, {len(matched):,} match; goal < 10 s"
+        ctx.report(Measurement("segments.recompute.query", query.seconds, "s", note))
+        ctx.report(
+            Measurement("segments.recompute.query.rate", rate(customers, query.seconds), "customers/s"),
+            against="raw.pg.insert.copy",
+        )
+        segment = StoredSegment(
+            id=uuid4(),
+            merchant_id=MERCHANT,
+            key="formula-moms",
+            name="Formula moms",
+            description="",
+            rule=THREE_CLAUSES,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        async with svc.uow() as uow:
+            await uow.definitions.add(segment)
+            with Stopwatch() as first:
+                result = await recompute(uow, segment, now)
+                await uow.commit()
+        ctx.report(
+            Measurement(
+                "segments.recompute.first_save",
+                first.seconds,
+                "s",
+                f"{result.entered:,} memberships + segment.entered events written in one transaction",
+            )
+        )
+        async with svc.uow() as uow:
+            with Stopwatch() as again:
+                result = await recompute(uow, segment, now)
+                await uow.commit()
+        ctx.report(
+            Measurement("segments.recompute.unchanged", again.seconds, "s", f"{result.entered} changes")
+        )
+
+
+def _segment_rules(count: int) -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    rules: list[dict[str, Any]] = []
+    for i in range(count):
+        category = CATEGORIES[i % len(CATEGORIES)]
+        shapes: list[dict[str, Any]] = [
+            {
+                "kind": "purchased",
+                "category": category,
+                "within_days": rng.choice([30, 90, 365]),
+                "min_count": 2,
+            },
+            {"kind": "purchased", "category": category, "min_amount": rng.randint(1, 20) * 1000},
+            {
+                "kind": "all",
+                "all": [
+                    {"kind": "profile", "field": "gender", "op": "eq", "value": "female"},
+                    {"kind": "purchased", "product_id": f"p{rng.randint(0, 50)}"},
+                ],
+            },
+            {
+                "kind": "any",
+                "any": [
+                    {"kind": "lifecycle", "stage": "repurchase"},
+                    {"kind": "rfm", "score": "m", "op": "gte", "value": 4},
+                ],
+            },
+            {"kind": "not", "not": {"kind": "purchased", "category": category, "within_days": 30}},
+        ]
+        rules.append(shapes[i % len(shapes)])
+    return rules
+
+
+async def _incremental(ctx: BenchContext) -> None:
+    events, customers = ctx.scale(100_000, 10_000), ctx.scale(20_000, 2_000)
+    settings = ctx.infra.settings("segments", MIGRATIONS_DIR, consumer_batch_size=1000)
+    async with running_service(settings, SERVICE) as svc:
+        async with svc.uow() as uow:
+            now = datetime.now(UTC)
+            for i, raw in enumerate(_segment_rules(50)):
+                parse_rule(raw)
+                await uow.definitions.add(
+                    StoredSegment(
+                        id=uuid4(),
+                        merchant_id=MERCHANT,
+                        key=f"s{i}",
+                        name=f"S{i}",
+                        description="",
+                        rule=json.loads(json.dumps(raw)),
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            await uow.commit()
+        rng = random.Random(11)
+        producer = create_producer(settings)
+        await producer.start()
+        try:
+            futures = []
+            for n in range(events):
+                customer = f"c{rng.randrange(customers)}"
+                event = OrderPaid(
+                    order_id=f"o{n}",
+                    customer_id=customer,
+                    lines=(
+                        OrderLine(
+                            line_id="l1",
+                            product_id=f"p{rng.randrange(100)}",
+                            category=rng.choice(CATEGORIES),
+                            quantity=1,
+                            amount_minor=rng.randrange(20_000),
+                        ),
+                    ),
+                    paid_at=now - timedelta(days=rng.randrange(120)),
+                )
+                envelope = Envelope.wrap(event, source="bench", merchant_id=MERCHANT, subject=customer)
+                futures.append(
+                    await producer.send(
+                        settings.topic(event.topic), envelope.to_bytes(), key=envelope.key.encode()
+                    )
+                )
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        runner = svc.runner
+        assert runner is not None
+        with Stopwatch() as consume:
+            while runner.handled < events:
+                await runner.poll_once(timeout_ms=1000)
+        async with svc.uow() as uow:
+            changes = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+        ctx.report(
+            Measurement(
+                "segments.incremental.events_per_s",
+                rate(events, consume.seconds),
+                "events/s",
+                f"order.paid over {customers:,} customers, 50 segments, one worker; {changes:,} events out; "
+                "goal >= 10,000",
+            ),
+            against="raw.kafka.consume",
+        )
+
+
+async def run(ctx: BenchContext) -> None:
+    await _recompute(ctx)
+    await _incremental(ctx)
