@@ -30,6 +30,7 @@ from segments.app import MIGRATIONS_DIR as SEGMENTS_MIGRATIONS
 from segments.app import SERVICE as SEGMENTS
 
 MERCHANT = "m-journey"
+CHECK_IN_MERCHANT = "m-check-in"  # its own merchant: no earn rules from the other journey apply
 Services = dict[str, ServiceHarness]
 
 
@@ -137,3 +138,59 @@ async def test_a_repeat_buyer_earns_points_joins_the_gated_group_and_gets_welcom
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+async def test_a_members_daily_check_in_on_a_published_post_earns_capped_points(services: Services) -> None:
+    from content.publisher.service import publish_all_due
+
+    rewards, membership, content = services["rewards"], services["membership"], services["content"]
+    owner = membership.auth(CHECK_IN_MERCHANT)
+    created = await rewards.client.post(
+        "/v1/earn-rules",
+        json={"kind": "check_in", "name": "daily check-in", "points": 10, "daily_limit": 1},
+        headers=owner,
+    )
+    assert created.status_code == 201, created.text
+    group = await membership.client.post("/v1/groups", json={"name": "辅食新手群"}, headers=owner)
+    group_id = group.json()["id"]
+    joined = await membership.client.post(
+        f"/v1/groups/{group_id}/members", json={"customer_id": "fan"}, headers=owner
+    )
+    assert joined.status_code in {200, 201}, joined.text
+
+    async def check_in_call_published() -> str | None:
+        post = await content.client.post(
+            "/v1/posts",
+            json={
+                "kind": "check_in_call",
+                "title": "今日打卡",
+                "group_ids": [group_id],
+                "schedule": {"kind": "now"},
+            },
+            headers=owner,
+        )
+        if post.status_code != 201:  # content has not yet heard of the group from membership's events
+            return None
+        await publish_all_due(content.uow)
+        return str(post.json()["id"])
+
+    post_id = await pump_until(services, check_in_call_published)
+    fan = content.auth(CHECK_IN_MERCHANT, role="customer", customer_id="fan")
+    for body in ("第一天打卡!", "again, same day"):
+        comment = await content.client.post(
+            f"/v1/posts/{post_id}/comments", json={"kind": "check_in", "body": body}, headers=fan
+        )
+        assert comment.status_code == 201, comment.text
+
+    async def fan_points() -> int:
+        balance = await rewards.client.get("/v1/customers/fan/balance", headers=owner)
+        return int(balance.json()["points"]) if balance.status_code == 200 else -1
+
+    assert await pump_until(services, lambda: _equals(fan_points(), 10)) is True
+    for _ in range(3):  # more rounds move nothing more: the daily cap holds
+        await pump_until(services, lambda: _equals(fan_points(), 10))
+    stranger = content.auth(CHECK_IN_MERCHANT, role="customer", customer_id="not-a-member")
+    refused = await content.client.post(
+        f"/v1/posts/{post_id}/comments", json={"kind": "check_in", "body": "hi"}, headers=stranger
+    )
+    assert refused.status_code in {403, 404, 422}, refused.text
