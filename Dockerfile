@@ -52,8 +52,9 @@ ENV PATH=/opt/meadow/bin:$PATH \
     XDG_RUNTIME_DIR=/tmp
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000
-# Kubernetes probes /healthz and /readyz on the API; workers have no HTTP port to check.
+# 8000: the API; 9000: `--health-port` of a worker or scheduler (/healthz, /metrics), as deploy/ uses it
+EXPOSE 8000 9000
+# Kubernetes probes those ports itself (deploy/); the role, and so the port, is only known at run time.
 HEALTHCHECK NONE
 ENTRYPOINT ["meadow"]
 CMD ["--help"]

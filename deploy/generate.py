@@ -15,6 +15,8 @@ Who produces and consumes which topic is DESIGN.md §3 "Who listens"; topic name
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,12 @@ MONITORING_NAMESPACE = "monitoring"
 CNPG_NAMESPACE = "cnpg-system"
 UID = 10001
 API_PORT = 8000
+# `meadow worker|scheduler … --health-port` serves /healthz (its loops are alive) and /metrics here.
+HEALTH_PORT = 9000
+# Strimzi's cluster CA (the broker certificates' issuer), mounted into every Meadow container; the
+# `meadow-settings` ConfigMap (base/kustomization.yaml) points KAFKA_SSL_CAFILE at the file.
+KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
+KAFKA_CA_DIR = "/etc/meadow/kafka-ca"
 DLQ_SUFFIX = ".dlq"
 # `meadow dlq-redrive` (meadow_runtime.dlq.REDRIVE_GROUP) consumes with this group.
 REDRIVE_GROUP = "meadow-dlq-redrive"
@@ -90,6 +98,23 @@ LABEL_PART_OF = "app.kubernetes.io/part-of"
 def db_label(service: str) -> str:
     """Set on Postgres pods (Cluster.spec.inheritedMetadata) that hold `service`'s database."""
     return f"db.meadow.io/{service}"
+
+
+def takes_health_port(command: str) -> bool:
+    """Whether `meadow <command>` accepts `--health-port` (asked of meadow_runtime.cli itself).
+
+    A process started with an option its CLI does not know exits at once (argparse, status 2), so the
+    manifests only pass the flag, and only probe and scrape the port, where the CLI has it. When a command
+    gains it, `generate.py --check` reports the files stale, like a new topic in the contracts.
+    """
+    from meadow_runtime.cli import build_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            build_parser().parse_args([command, "content", "--health-port", str(HEALTH_PORT)])
+    except SystemExit:
+        return False
+    return True
 
 
 def all_topics() -> tuple[str, ...]:
@@ -155,7 +180,14 @@ def env(svc: Service, *, database: bool = True) -> list[dict[str, Any]]:
     return items
 
 
-def container(svc: Service, name: str, args: list[str], resources: dict[str, Any]) -> dict[str, Any]:
+def container(
+    svc: Service, name: str, args: list[str], resources: dict[str, Any], *, kafka: bool = True
+) -> dict[str, Any]:
+    """`kafka=False` for a process that never talks to Kafka (`meadow migrate`): no Kafka CA mount,
+    so it does not wait for Strimzi to have issued its cluster CA."""
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if kafka:
+        mounts.append({"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True})
     return {
         "name": name,
         "image": "meadow",
@@ -165,11 +197,24 @@ def container(svc: Service, name: str, args: list[str], resources: dict[str, Any
         "env": env(svc),
         "resources": resources,
         "securityContext": container_security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
     }
 
 
 def pod_spec(svc: Service, containers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    if any(m["name"] == "kafka-ca" for c in containers for m in c["volumeMounts"]):
+        # only the public CA certificate, not the Secret's PKCS #12 store and its password
+        volumes.append(
+            {
+                "name": "kafka-ca",
+                "secret": {
+                    "secretName": KAFKA_CA_SECRET,
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                    "defaultMode": 0o444,
+                },
+            }
+        )
     return {
         "serviceAccountName": svc.name,
         "automountServiceAccountToken": False,
@@ -177,7 +222,7 @@ def pod_spec(svc: Service, containers: list[dict[str, Any]], **extra: Any) -> di
         "securityContext": pod_security(),
         **extra,
         "containers": containers,
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": volumes,
     }
 
 
@@ -186,8 +231,8 @@ def resources(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str) -> dict[st
 
 
 NO_PROBE_REASON = (
-    "no HTTP server in this process (meadow worker/scheduler): Kubernetes restarts it when it exits; "
-    "liveness is watched through consumer lag (KEDA) and /metrics of the API"
+    "this meadow command has no --health-port, so no HTTP server to probe: Kubernetes restarts the "
+    "process when it exits (it does when any of its loops dies); lag is watched through KEDA"
 )
 
 
@@ -264,17 +309,42 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
     processes = [("worker", ["worker", n])]
     if svc.scheduler:
         processes.append(("scheduler", ["scheduler", n]))
+    # the worker and scheduler Deployments whose command serves /healthz and /metrics on HEALTH_PORT
+    monitored: list[str] = []
     for component, args in processes:
         c = container(svc, component, args, resources("100m", "256Mi", "1", "512Mi"))
         meta_labels = labels(n, component)
+        metadata: dict[str, Any] = {"name": f"{n}-{component}", "labels": meta_labels}
+        if takes_health_port(args[0]):
+            monitored.append(component)
+            c["args"] = [*args, "--health-port", str(HEALTH_PORT)]
+            c["ports"] = [{"name": "metrics", "containerPort": HEALTH_PORT, "protocol": "TCP"}]
+            # /healthz answers once the producer, relay and consumer have started (Kafka reachable)
+            # and turns 503 when a loop has stopped; a wedged event loop stops answering at all.
+            c["startupProbe"] = {
+                "httpGet": {"path": "/healthz", "port": "metrics"},
+                "periodSeconds": 5,
+                "failureThreshold": 24,
+            }
+            c["livenessProbe"] = {
+                "httpGet": {"path": "/healthz", "port": "metrics"},
+                "periodSeconds": 10,
+                "timeoutSeconds": 2,
+                "failureThreshold": 3,
+            }
+            # no Service sends traffic here; readiness paces rollouts (maxUnavailable 0) and PDBs
+            c["readinessProbe"] = {
+                "httpGet": {"path": "/healthz", "port": "metrics"},
+                "periodSeconds": 10,
+                "timeoutSeconds": 2,
+                "failureThreshold": 2,
+            }
+        else:
+            metadata["annotations"] = no_probe_annotations()
         deployment: dict[str, Any] = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {
-                "name": f"{n}-{component}",
-                "labels": meta_labels,
-                "annotations": no_probe_annotations(),
-            },
+            "metadata": metadata,
             "spec": {
                 "revisionHistoryLimit": 5,
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -291,7 +361,9 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
             deployment["spec"] = {"replicas": 1, **deployment["spec"]}
         docs.append(deployment)
 
-    migrate = container(svc, "migrate", ["migrate", n], resources("100m", "128Mi", "500m", "256Mi"))
+    migrate = container(
+        svc, "migrate", ["migrate", n], resources("100m", "128Mi", "500m", "256Mi"), kafka=False
+    )
     migration_labels = labels(n, "migration")
     docs.append(
         {
@@ -359,7 +431,11 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
             "kind": "TriggerAuthentication",
             "metadata": {"name": f"{n}-kafka", "labels": worker_labels},
             "spec": {
-                "secretTargetRef": [{"parameter": "password", "name": svc.kafka_user, "key": "password"}],
+                "secretTargetRef": [
+                    {"parameter": "password", "name": svc.kafka_user, "key": "password"},
+                    # the listener is TLS (`tls: enable` in the trigger): trust Strimzi's cluster CA
+                    {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": "ca.crt"},
+                ],
                 # the username is a plain value in the worker's env
                 "env": [{"parameter": "username", "name": "KAFKA_SASL_USERNAME", "containerName": "worker"}],
             },
@@ -389,7 +465,7 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
                             "activationLagThreshold": "0",
                             "offsetResetPolicy": "earliest",
                             "sasl": "scram_sha512",
-                            "tls": "disable",
+                            "tls": "enable",
                         },
                         "authenticationRef": {"kind": "TriggerAuthentication", "name": f"{n}-kafka"},
                     }
@@ -438,6 +514,65 @@ def service_docs(svc: Service) -> list[dict[str, Any]]:
             },
         }
     )
+    for component in monitored:
+        # headless: only for the ServiceMonitor (Prometheus scrapes each pod's endpoint)
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": f"{n}-{component}-metrics", "labels": labels(n, component)},
+                "spec": {
+                    "type": "ClusterIP",
+                    "clusterIP": "None",
+                    "selector": {LABEL_NAME: n, LABEL_COMPONENT: component},
+                    "ports": [
+                        {"name": "metrics", "port": HEALTH_PORT, "targetPort": "metrics", "protocol": "TCP"}
+                    ],
+                },
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "ServiceMonitor",
+                "metadata": {"name": f"{n}-{component}", "labels": labels(n, component)},
+                "spec": {
+                    "selector": {"matchLabels": {LABEL_NAME: n, LABEL_COMPONENT: component}},
+                    "endpoints": [
+                        {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+                    ],
+                },
+            }
+        )
+    if monitored:
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": f"{n}-metrics-ingress", "labels": labels(n, "network")},
+                "spec": {
+                    "podSelector": {
+                        "matchExpressions": [
+                            {"key": LABEL_NAME, "operator": "In", "values": [n]},
+                            {"key": LABEL_COMPONENT, "operator": "In", "values": monitored},
+                        ]
+                    },
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [
+                                {
+                                    "namespaceSelector": {
+                                        "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                                    }
+                                }
+                            ],
+                            "ports": [{"protocol": "TCP", "port": HEALTH_PORT}],
+                        }
+                    ],
+                },
+            }
+        )
     egress: list[dict[str, Any]] = [
         {
             "to": [

@@ -118,15 +118,32 @@ def test_an_api_without_a_probe_fails(rendered: dict[str, list[Doc]], probe: str
 
 
 def test_a_worker_without_probes_needs_a_reason(rendered: dict[str, list[Doc]]) -> None:
+    """A process with no HTTP port may go unprobed only with a reasoned checkov skip per probe."""
     docs = mutated(rendered)
     worker = one(docs, "Deployment", "rewards-worker")
-    del worker["metadata"]["annotations"]["checkov.io/skip2"]
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    for field in ("ports", "startupProbe", "livenessProbe", "readinessProbe"):
+        container.pop(field, None)
+    reason = "no HTTP server in this process, so nothing to probe"
+    worker["metadata"]["annotations"] = {"checkov.io/skip1": f"CKV_K8S_8={reason}"}
     errors = deploycheck.policy_errors(docs)
     assert len(errors) == 1
     assert "no readinessProbe" in errors[0]
     worker["metadata"]["annotations"]["checkov.io/skip2"] = "CKV_K8S_9"
     errors = deploycheck.policy_errors(docs)
     assert any("must read '<CHECK_ID>=<reason>'" in e for e in errors), errors
+    worker["metadata"]["annotations"]["checkov.io/skip2"] = f"CKV_K8S_9={reason}"
+    assert deploycheck.policy_errors(docs) == []
+
+
+def test_a_worker_serving_its_health_port_without_a_probe_fails(rendered: dict[str, list[Doc]]) -> None:
+    docs = mutated(rendered)
+    scheduler = one(docs, "Deployment", "content-scheduler")
+    del scheduler["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
+    errors = deploycheck.policy_errors(docs)
+    assert errors == [
+        "Deployment/content-scheduler container scheduler: serves ports but has no livenessProbe"
+    ]
 
 
 # ---------------------------------------------------------------- running as root

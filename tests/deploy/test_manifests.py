@@ -117,6 +117,38 @@ def test_every_setting_the_services_read_is_provided(rendered: dict[str, list[Do
             assert settings.environment == ("prod" if overlay == "prod" else "dev")
             assert settings.kafka_security_protocol.startswith("SASL_")
             assert isinstance(settings.kafka_sasl_password, SecretStr)
+            if overlay == "prod":
+                assert settings.kafka_security_protocol == "SASL_SSL", where
+            if container["args"][0] != "migrate":  # the only command that never connects to Kafka
+                assert_kafka_ca_mounted(settings, container, workload, where)
+
+
+KAFKA_CA_SECRET = "meadow-cluster-ca-cert"  # Strimzi: <cluster>-cluster-ca-cert, key ca.crt
+
+
+def assert_kafka_ca_mounted(settings: Settings, container: Doc, workload: Doc, where: str) -> None:
+    """A TLS listener needs KAFKA_SSL_CAFILE, and the file must be Strimzi's CA mounted read-only."""
+    if settings.kafka_security_protocol not in {"SSL", "SASL_SSL"}:
+        return
+    cafile = settings.kafka_ssl_cafile
+    assert cafile, f"{where}: {settings.kafka_security_protocol} without KAFKA_SSL_CAFILE"
+    directory, _, filename = cafile.rpartition("/")
+    (mount,) = [m for m in container.get("volumeMounts", []) if m["mountPath"] == directory] or [None]
+    assert mount is not None, f"{where}: nothing mounted at {directory} for KAFKA_SSL_CAFILE={cafile}"
+    assert mount.get("readOnly") is True, where
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes[mount["name"]]["secret"]
+    assert secret["secretName"] == KAFKA_CA_SECRET, where
+    assert {"key": "ca.crt", "path": filename} in secret["items"], where
+
+
+def test_the_ops_job_trusts_the_kafka_ca(ops_job: Doc) -> None:
+    (container,) = containers(ops_job)
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    values = {k.lower(): v if isinstance(v, str) else "stand-in-secret-value" for k, v in env.items()}
+    settings = Settings.model_validate(values)
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert_kafka_ca_mounted(settings, container, ops_job, "ops job")
 
 
 def test_database_secrets_exist_or_are_made_by_cloudnativepg(rendered: dict[str, list[Doc]]) -> None:
@@ -175,8 +207,13 @@ def test_kafka_acls_match_who_produces_and_consumes_what(rendered: dict[str, lis
         assert trigger["metadata"]["consumerGroup"] == service
         auth = one(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])
         assert auth["spec"]["secretTargetRef"] == [
-            {"parameter": "password", "name": f"meadow-{service}", "key": "password"}
+            {"parameter": "password", "name": f"meadow-{service}", "key": "password"},
+            {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": "ca.crt"},
         ]
+        # TLS like the services' own clients; KEDA rejects `tls` set in both places, so only here
+        assert trigger["metadata"]["tls"] == "enable"
+        assert trigger["metadata"]["sasl"] == "scram_sha512"
+        assert not any(ref["parameter"] in {"tls", "sasl"} for ref in auth["spec"]["secretTargetRef"])
     # dlq-redrive moves <topic>.dlq back onto <topic>: the ops user reads every DLQ and writes every topic
     ops = acl_map(one(docs, "KafkaUser", "meadow-ops"))
     main_topics = {t for t in ALL_TOPICS if not t.endswith(DLQ_SUFFIX)}
@@ -321,3 +358,92 @@ def test_ingress_routes_each_service(rendered: dict[str, list[Doc]]) -> None:
         assert paths == {f"/{s}": f"{s}-api" for s in SERVICES}
         services = {d["metadata"]["name"] for d in find(docs, "Service")}
         assert set(paths.values()) <= services
+
+
+def selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and In/NotIn/Exists/DoesNotExist) against labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def takes_health_port(command: str) -> bool:
+    from meadow_runtime import cli
+
+    try:
+        cli.build_parser().parse_args([command, "content", "--health-port", "9000"])
+    except SystemExit:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workers_with_a_health_port_are_probed_and_scraped(
+    rendered: dict[str, list[Doc]], overlay: str
+) -> None:
+    """Every worker/scheduler Deployment whose command has --health-port uses it: probes on /healthz,
+    a ServiceMonitor on /metrics, and a NetworkPolicy letting Prometheus in. The others may not pass it
+    (argparse would stop the process at once)."""
+    docs = rendered[overlay]
+    assert takes_health_port("scheduler")
+    probed = set()
+    for deployment in find(docs, "Deployment"):
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        if pod_labels.get("app.kubernetes.io/component") not in {"worker", "scheduler"}:
+            continue
+        name = deployment["metadata"]["name"]
+        (container,) = containers(deployment)
+        args = list(map(str, container["args"]))
+        if not takes_health_port(args[0]):
+            assert "--health-port" not in args, f"{name}: `meadow {args[0]}` has no --health-port"
+            continue
+        assert "--health-port" in args, f"{name}: `meadow {args[0]}` can serve /healthz: pass --health-port"
+        probed.add(name)
+        port = int(args[args.index("--health-port") + 1])
+        assert container["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}], name
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}, (name, probe)
+        annotations = deployment["metadata"].get("annotations", {})
+        assert not [k for k in annotations if k.startswith("checkov.io/skip")], f"{name}: stale probe skips"
+
+        (service,) = [
+            s
+            for s in find(docs, "Service")
+            if s["spec"].get("selector")
+            and selects({"matchLabels": s["spec"]["selector"]}, pod_labels)
+            and any(p["targetPort"] == "metrics" for p in s["spec"]["ports"])
+        ]
+        (monitor,) = [
+            m
+            for m in find(docs, "ServiceMonitor")
+            if selects(m["spec"]["selector"], service["metadata"]["labels"])
+        ]
+        assert {"port": "metrics", "path": "/metrics"}.items() <= monitor["spec"]["endpoints"][0].items(), (
+            name
+        )
+
+        allowed = [
+            rule
+            for policy in find(docs, "NetworkPolicy")
+            if "Ingress" in policy["spec"]["policyTypes"]
+            and selects(policy["spec"]["podSelector"], pod_labels)
+            for rule in policy["spec"].get("ingress", [])
+            if {"protocol": "TCP", "port": port} in rule.get("ports", [])
+        ]
+        sources = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in allowed
+            for peer in rule["from"]
+        }
+        assert sources == {"monitoring"}, f"{name}: port {port} open to {sources or 'nobody'}"
+    assert "content-scheduler" in probed
