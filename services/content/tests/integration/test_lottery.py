@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from content.publisher.service import draw_lotteries, publish_all_due
+from content.publisher.service import draw_lotteries, open_lotteries, publish_all_due
 from meadow_contracts import Topic
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader, eventually
@@ -143,3 +143,55 @@ async def test_lottery_needs_a_check_in_call(svc: ServiceHarness) -> None:
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/post_id"
+
+
+async def test_a_check_in_call_opens_its_own_daily_lottery(svc: ServiceHarness) -> None:
+    m = merchant()
+    group = await make_group(svc, m)
+    await join(svc, m, group, "early", "bird")
+    bad = await svc.client.post(
+        "/v1/posts",
+        json={
+            "kind": "text",
+            "title": "t",
+            "group_ids": [str(group)],
+            "check_in_lottery": {"draw_time": "21:00", "winners": 1, "prize_points": 5},
+        },
+        headers=svc.auth(m),
+    )
+    assert bad.json()["errors"][0]["pointer"] == "/check_in_lottery"
+    call = await svc.client.post(
+        "/v1/posts",
+        json={
+            "kind": "check_in_call",
+            "title": "打卡",
+            "group_ids": [str(group)],
+            "schedule": {"kind": "now"},
+            "check_in_lottery": {"draw_time": "23:59:59", "winners": 1, "prize_points": 5},
+        },
+        headers=svc.auth(m),
+    )
+    assert call.status_code == 201, call.text
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    await publish_all_due(svc.uow, now)
+
+    assert await open_lotteries(svc.uow, now) == 1
+    assert await open_lotteries(svc.uow, now) == 0  # one per day, however often the scheduler looks
+    lotteries = (await svc.client.get("/v1/lotteries", headers=svc.auth(m))).json()["items"]
+    assert len(lotteries) == 1
+    assert lotteries[0]["seed"] is None
+    assert lotteries[0]["draw_date"] == now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+    for customer in ("early", "bird"):
+        response = await svc.client.post(
+            f"/v1/posts/{call.json()['id']}/comments",
+            json={"kind": "check_in", "body": "打卡"},
+            headers=svc.auth(m, role="customer", customer_id=customer),
+        )
+        assert response.status_code == 201
+    draw_at = datetime.fromisoformat(lotteries[0]["draw_at"])
+    assert await draw_lotteries(svc.uow, draw_at - timedelta(seconds=1)) == 0
+    assert await draw_lotteries(svc.uow, draw_at) == 1
+    drawn = (await svc.client.get(f"/v1/lotteries/{lotteries[0]['id']}", headers=svc.auth(m))).json()
+    assert drawn["winners"][0] in {"early", "bird"}
+    assert await open_lotteries(svc.uow, now + timedelta(days=2)) == 0  # the call asked for one day only

@@ -8,9 +8,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import lotteries
+from ..models import lotteries, posts
 
 
 class LotteryRepository:
@@ -54,3 +55,16 @@ class LotteryRepository:
         await self._session.execute(
             update(lotteries).where(lotteries.c.id == lottery_id).values(status="drawn", **values)
         )
+
+    async def check_in_calls_with_lotteries(self, published_since: datetime) -> Sequence[Row[Any]]:
+        query = select(posts).where(
+            posts.c.status == "published",
+            posts.c.kind == "check_in_call",
+            posts.c.published_at >= published_since,
+            posts.c.details.has_key("check_in_lottery"),
+        )
+        return (await self._session.execute(query)).all()
+
+    async def add_if_absent(self, values: dict[str, Any]) -> bool:
+        statement = pg_insert(lotteries).values(**values).on_conflict_do_nothing().returning(lotteries.c.id)
+        return (await self._session.execute(statement)).first() is not None

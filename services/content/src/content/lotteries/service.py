@@ -57,6 +57,37 @@ async def get_lottery(uow: ContentUnitOfWork, merchant_id: str, lottery_id: UUID
     return to_out(row)
 
 
+async def open_daily_lotteries(uow: ContentUnitOfWork, now: datetime) -> int:
+    """Give each published check-in call with a lottery its lottery for today (merchant-local), once.
+
+    The seed is committed when the day's lottery is created, before that day's draw.
+    """
+    opened = 0
+    for call in await uow.lotteries.check_in_calls_with_lotteries(now - timedelta(days=32)):
+        config = call.details["check_in_lottery"]
+        tz = zone(await uow.audiences.timezone(call.merchant_id))
+        today = now.astimezone(tz).date()
+        first_day = call.published_at.astimezone(tz).date()
+        if not first_day <= today < first_day + timedelta(days=config["days"]):
+            continue
+        seed = lottery.new_seed()
+        opened += await uow.lotteries.add_if_absent(
+            {
+                "id": new_event_id(),
+                "merchant_id": call.merchant_id,
+                "post_id": call.id,
+                "draw_date": today,
+                "draw_at": at_local(today, time.fromisoformat(config["draw_time"]), tz),
+                "winners_count": config["winners"],
+                "prize_points": config["prize_points"],
+                "thoughtful_weight": config["thoughtful_weight"],
+                "seed": seed,
+                "seed_sha256": lottery.seed_commitment(seed),
+            }
+        )
+    return opened
+
+
 async def draw_due(uow: ContentUnitOfWork, now: datetime, limit: int = 20) -> int:
     """Draw every due lottery this worker can lock; the caller commits."""
     due = await uow.lotteries.claim_due(now, limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, Literal
 from uuid import UUID
 
@@ -52,6 +52,16 @@ class FlashSaleIn(Strict):
     stock_note: str | None = Field(default=None, max_length=200)
 
 
+class CheckInLotteryIn(Strict):
+    """A check-in call's own lottery: one draw per local day among that day's check-ins."""
+
+    draw_time: time = Field(description="merchant-local time of each day's draw")
+    winners: int = Field(ge=1, le=1000)
+    prize_points: int = Field(ge=0, le=1_000_000)
+    thoughtful_weight: int = Field(default=1, ge=1, le=100)
+    days: int = Field(default=1, ge=1, le=31, description="days from publication that get a lottery")
+
+
 class PostIn(Strict):
     kind: PostKind
     title: str = Field(min_length=1, max_length=200)
@@ -64,6 +74,7 @@ class PostIn(Strict):
     poll: PollIn | None = None
     early_access: EarlyAccessIn | None = None
     flash_sale: FlashSaleIn | None = None
+    check_in_lottery: CheckInLotteryIn | None = Field(default=None, description="check-in calls only")
     schedule: ScheduleIn | None = Field(default=None, description="absent: saved as a draft")
 
 

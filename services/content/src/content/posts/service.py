@@ -172,6 +172,10 @@ async def create_post(
 ) -> PostOut:
     content = _content_fields(body, pointer_prefix)
     _require_kind_fields(body.kind, content["details"], pointer_prefix)
+    if body.check_in_lottery is not None:
+        if body.kind != "check_in_call":
+            raise invalid(f"{pointer_prefix}/check_in_lottery", "only check-in calls carry a lottery")
+        content["details"]["check_in_lottery"] = body.check_in_lottery.model_dump(mode="json")
     if not body.group_ids and not body.segment_ids:
         raise invalid(f"{pointer_prefix}/group_ids", "target at least one group or segment")
     group_settings = await _known_groups(uow, principal.merchant_id, body.group_ids, pointer_prefix)

@@ -8,7 +8,6 @@ two workers never hold the same post. A cron post's next occurrence is created i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,13 +23,14 @@ from meadow_runtime.settings import Settings
 from meadow_runtime.uow import UnitOfWork
 
 from ..domain.scheduling import SchedulingError, next_cron_fire
-from ..lotteries.service import draw_due
+from ..lotteries.service import draw_due, open_daily_lotteries
 from ..uow import ContentUnitOfWork
 from ..webhooks.service import deliver_due
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 IDLE_SECONDS = 1.0
+OPEN_LOTTERIES_EVERY_SECONDS = 60.0
 
 CLAIM_SQL = text(
     """
@@ -134,15 +134,28 @@ async def publish_all_due(
     return total
 
 
-async def draw_lotteries(uow_factory: Callable[[], ContentUnitOfWork], now: datetime | None = None) -> int:
+async def open_lotteries(uow_factory: Callable[[], ContentUnitOfWork], now: datetime | None = None) -> int:
+    """Open today's lottery of every check-in call that carries one (idempotent)."""
     async with uow_factory() as uow:
-        drawn = await draw_due(uow, now or datetime.now(UTC))
+        opened = await open_daily_lotteries(uow, now or datetime.now(UTC))
+        await uow.commit()
+    return opened
+
+
+async def draw_lotteries(uow_factory: Callable[[], ContentUnitOfWork], now: datetime | None = None) -> int:
+    now = now or datetime.now(UTC)
+    async with uow_factory() as uow:
+        drawn = await draw_due(uow, now)
         await uow.commit()
     return drawn
 
 
-async def tick(uow_factory: Callable[[], ContentUnitOfWork], client: httpx.AsyncClient) -> int:
+async def tick(
+    uow_factory: Callable[[], ContentUnitOfWork], client: httpx.AsyncClient, *, open_daily: bool = True
+) -> int:
     """One round of the scheduler's work; returns how much it did (0 = idle)."""
+    if open_daily:
+        await open_lotteries(uow_factory)
     done = await draw_lotteries(uow_factory)
     done += await publish_due(uow_factory)
     done += await deliver_due(uow_factory, client, datetime.now(UTC))
@@ -158,12 +171,15 @@ async def run_scheduler(settings: Settings, uow_factory: Callable[[], UnitOfWork
         return uow
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as client:
+        last_opened = float("-inf")
         while True:
+            open_daily = asyncio.get_running_loop().time() - last_opened >= OPEN_LOTTERIES_EVERY_SECONDS
+            if open_daily:
+                last_opened = asyncio.get_running_loop().time()
             try:
-                done = await tick(content_uow, client)
+                done = await tick(content_uow, client, open_daily=open_daily)
             except Exception:
                 log.exception("scheduler round failed; retrying")
                 done = 0
             if not done:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.sleep(IDLE_SECONDS)
+                await asyncio.sleep(IDLE_SECONDS)
