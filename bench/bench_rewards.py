@@ -138,6 +138,13 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
         against="raw.pg.insert.executemany",
     )
 
+    ctx.report(
+        Measurement(
+            "rewards.ledger_ingest (vs runtime)", batched.value, "events/s", "runner with a no-op handler"
+        ),
+        against="runtime.consumer",
+    )
+
     naive_count = ctx.scale(10_000, 2_000)
     naive_settings = _settings(ctx, consumer_batch_size=1)
     await _prepare(naive_settings, _orders(naive_count, customers=naive_count // 4))

@@ -114,9 +114,7 @@ async def credit(
                 )
             )
         credited.append(Credited(earning, repaid, row.points, expires_at))
-    inserted = await uow.ledger.insert_transfers(records)
-    if len(inserted) != len(records):
-        raise RuntimeError("a transfer appeared while its customer was locked; retrying the batch")
+    await uow.ledger.insert_new_transfers(records)
     await uow.ledger.insert_lots(new_lots)
     if save:
         await uow.ledger.save_balances([balances[k] for k in {e.key for e in fresh}])
