@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from content.app import MIGRATIONS_DIR
-from content.publisher.service import publish_all_due
+from content.publisher.service import CLAIM_SQL, publish_all_due
 from content.uow import ContentUnitOfWork
 from harness import BenchContext, Measurement, Stopwatch, rate
 from meadow_runtime.db import create_engine, create_session_factory, plain_url
@@ -72,7 +72,7 @@ async def _publish(ctx: BenchContext, workers: int, count: int) -> Settings:
     note = f"{count:,} due at once, all published once; split {'/'.join(str(d) for d in done)}"
     ctx.report(
         Measurement(f"content.publisher.{workers}_worker", total, "posts/s", note),
-        against="raw.pg.insert.executemany",
+        against="content.publisher.baseline.claim_only",
     )
     ctx.report(
         Measurement(
@@ -103,8 +103,36 @@ async def _relay(ctx: BenchContext, settings: Settings, count: int) -> None:
     )
 
 
+async def _claim_only(ctx: BenchContext, count: int) -> None:
+    """Baseline: the same claim statement alone (no events, no webhooks), one worker, bare asyncpg."""
+    settings = ctx.infra.settings("content", MIGRATIONS_DIR)
+    await _seed(settings.database_url, count, datetime.now(UTC) - timedelta(minutes=1))
+    conn = await asyncpg.connect(plain_url(settings.database_url))
+    claim = CLAIM_SQL.text.replace(":now", "$1").replace(":limit", "$2")
+    try:
+        now = datetime.now(UTC)
+        claimed = 0
+        with Stopwatch() as clock:
+            while True:
+                async with conn.transaction():
+                    rows = await conn.fetch(claim, now, 1000)
+                if not rows:
+                    break
+                claimed += len(rows)
+    finally:
+        await conn.close()
+    assert claimed == count
+    ctx.report(
+        Measurement(
+            "content.publisher.baseline.claim_only", rate(count, clock.seconds), "posts/s", "no events"
+        ),
+        against="raw.pg.insert.executemany",
+    )
+
+
 async def run(ctx: BenchContext) -> None:
     count = ctx.scale(100_000, 10_000)
+    await _claim_only(ctx, count)
     settings = await _publish(ctx, 1, count)
     await _publish(ctx, 2, count)
     await _relay(ctx, settings, count)

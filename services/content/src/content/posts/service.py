@@ -13,6 +13,7 @@ from meadow_contracts.envelope import new_event_id, utc_now
 from meadow_runtime.auth import Principal
 from meadow_runtime.errors import Conflict, NotFound
 
+from ..audiences.repository import GroupSettings
 from ..domain.scheduling import Placement, SchedulingError, best_time, next_cron_fire, place
 from ..problems import forbidden, invalid
 from ..uow import ContentUnitOfWork
@@ -64,7 +65,7 @@ def _require_kind_fields(kind: str, details: dict[str, Any], pointer_prefix: str
 
 async def _known_groups(
     uow: ContentUnitOfWork, merchant_id: str, group_ids: Sequence[UUID], pointer_prefix: str
-) -> dict[UUID, Any]:
+) -> dict[UUID, GroupSettings]:
     settings = await uow.audiences.lock_groups(merchant_id, group_ids)
     for index, group_id in enumerate(group_ids):
         if group_id not in settings:
@@ -108,7 +109,7 @@ async def _placement(
     merchant_id: str,
     requested: datetime,
     group_ids: Sequence[UUID],
-    group_settings: dict[UUID, Any],
+    group_settings: dict[UUID, GroupSettings],
     timezone: str,
     excluding: UUID | None,
 ) -> Placement:
@@ -133,7 +134,7 @@ async def _schedule_values(
     merchant_id: str,
     schedule: ScheduleIn,
     group_ids: Sequence[UUID],
-    group_settings: dict[UUID, Any],
+    group_settings: dict[UUID, GroupSettings],
     now: datetime,
     pointer_prefix: str,
     excluding: UUID | None,
