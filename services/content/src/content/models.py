@@ -120,7 +120,7 @@ posts = Table(
     Column("published_at", DateTime(timezone=True), nullable=True),
     Index("ix_posts_due", "publish_at", postgresql_where=text("status = 'scheduled'")),
     Index("ix_posts_merchant_publish_at", "merchant_id", "publish_at"),
-    Index("ix_posts_campaign", "campaign_id"),
+    Index("ix_posts_campaign", "campaign_id", postgresql_where=text("campaign_id IS NOT NULL")),
 )
 
 comments = Table(
