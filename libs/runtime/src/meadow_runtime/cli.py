@@ -42,7 +42,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
     asyncio.run(
-        run_worker(_settings(args.service), load_service(args.service), with_scheduler=args.with_scheduler)
+        run_worker(
+            _settings(args.service),
+            load_service(args.service),
+            with_scheduler=args.with_scheduler,
+            health_port=args.health_port,
+        )
     )
     return 0
 
@@ -121,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--with-scheduler", action="store_true", help="also run the scheduler in this process"
     )
+    worker.add_argument("--health-port", type=int, help="serve /healthz and /metrics on this port")
     scheduler = sub.add_parser("scheduler", help="a service's scheduler (content)")
     scheduler.add_argument("service", choices=SERVICES)
     scheduler.add_argument("--health-port", type=int, help="serve /healthz and /metrics on this port")
