@@ -116,3 +116,33 @@ async def test_idempotency_key_replays_the_first_join(svc: ServiceHarness, creat
     assert first.status_code == again.status_code == 200
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json() == first.json()
+
+
+async def test_joins_racing_leaves_across_many_small_subgroups_stay_consistent(
+    svc: ServiceHarness, create_group: Any, join: Any
+) -> None:
+    """Many sub-group openings, seats freed meanwhile: no error, no overfill, counts match the rows."""
+    group = await create_group(subgroup_capacity=3, max_subgroups=20)
+    first = [f"churn-{i}" for i in range(30)]
+    for start in range(0, 30, 10):
+        await asyncio.gather(*(join(group["id"], c) for c in first[start : start + 10]))
+
+    async def leave(customer: str) -> Any:
+        return await svc.client.post(
+            f"/v1/groups/{group['id']}/leave",
+            json={"customer_id": customer},
+            headers=svc.auth("m1", "customer", customer),
+        )
+
+    newcomers = [f"churn-new-{i}" for i in range(120)]
+    results = await asyncio.gather(
+        *(join(group["id"], c) for c in newcomers), *(leave(c) for c in first[:20])
+    )
+
+    statuses = Counter(r.status_code for r in results)
+    assert set(statuses) <= {200, 409}, statuses
+    assert all(r.json()["reason"] == "group_full" for r in results if r.status_code == 409)
+    counts = await _seat_counts(svc, group["id"])
+    assert all(column == rows <= 3 for column, rows in counts.values()), counts
+    assert sum(rows for _, rows in counts.values()) == 60, "30 - 20 leavers + newcomers fill all 60 seats"
+    assert statuses[200] == 20 + 60 - 10

@@ -90,7 +90,7 @@ class GroupRepository:
     async def get(self, merchant_id: str, group_id: UUID, *, for_update: bool = False) -> GroupRecord | None:
         query = select(groups).where(groups.c.merchant_id == merchant_id, groups.c.id == group_id)
         if for_update:
-            query = query.with_for_update()
+            query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE, as joins lock it
         row = (await self._session.execute(query)).mappings().first()
         return group_from_row(row) if row else None
 
@@ -156,10 +156,14 @@ class GroupRepository:
         )
         return group_from_row((await self._session.execute(statement)).mappings().one())
 
-    async def resize_subgroups(self, group_id: UUID, capacity: int) -> None:
-        await self._session.execute(
-            update(subgroups).where(subgroups.c.group_id == group_id).values(capacity=capacity)
+    async def resize_subgroups(self, group_id: UUID, capacity: int) -> int:
+        """Resize every sub-group that fits the new capacity; returns how many did (a join may race it)."""
+        resized = await self._session.execute(
+            update(subgroups)
+            .where(subgroups.c.group_id == group_id, subgroups.c.member_count <= capacity)
+            .values(capacity=capacity)
         )
+        return int(resized.rowcount)  # type: ignore[attr-defined]
 
     async def subgroups_of(self, merchant_id: str, group_ids: list[UUID]) -> dict[UUID, list[SubgroupRecord]]:
         if not group_ids:

@@ -122,7 +122,12 @@ async def update_group(
             values["set_filled_notified"] = False
         group = await uow.groups.update(actor.merchant_id, group_id, values)
         if body.subgroup_capacity is not None:
-            await uow.groups.resize_subgroups(group_id, body.subgroup_capacity)
+            if await uow.groups.resize_subgroups(group_id, body.subgroup_capacity) != len(subgroups):
+                raise Conflict(
+                    "Capacity below current members",
+                    "A sub-group filled past the new capacity meanwhile; nothing was changed.",
+                    pointer="/subgroup_capacity",
+                )
             subgroups = (await uow.groups.subgroups_of(actor.merchant_id, [group_id])).get(group_id, [])
         await audit(uow, actor, "group.updated", str(group_id), changes=sorted(changes))
     return render(group, subgroups)

@@ -78,8 +78,28 @@ JOIN_CONTEXT = text(
 
 # Two statements on purpose: under READ COMMITTED a statement that waited for a row lock still reads
 # other tables from the snapshot taken before the wait, so the seats must be read after the lock is held.
-LOCK_GROUP = text("SELECT id FROM groups WHERE merchant_id = :merchant AND id = :group FOR UPDATE")
+# NO KEY UPDATE, not UPDATE: inserting a membership or sub-group takes KEY SHARE on the group row (foreign
+# key), and a fast-path join holding a sub-group row must not queue behind us while we wait for that row.
+LOCK_GROUP = text("SELECT id FROM groups WHERE merchant_id = :merchant AND id = :group FOR NO KEY UPDATE")
 SEATS = text("SELECT * FROM subgroups WHERE group_id = :group ORDER BY number")
+
+# The fast path of a join: one statement takes a seat in the lowest-numbered sub-group with room and
+# records the membership. The seat UPDATE re-checks `member_count < capacity` on the row's latest version
+# after any lock wait, so it can come back empty (the caller then takes the slow path) but never overfills.
+TAKE_FIRST_FREE_SEAT = text(
+    """
+    WITH seat AS (
+        UPDATE subgroups SET member_count = member_count + 1
+        WHERE id = (SELECT id FROM subgroups WHERE group_id = :group AND member_count < capacity
+                    ORDER BY number LIMIT 1)
+          AND member_count < capacity
+        RETURNING id, number
+    )
+    INSERT INTO memberships (id, merchant_id, group_id, subgroup_id, customer_id, route, invite_id, joined_at)
+    SELECT :id, :merchant, :group, seat.id, :customer, :route, :invite, :joined_at FROM seat
+    RETURNING subgroup_id, (SELECT number FROM seat) AS subgroup_number
+    """
+)
 
 TAKE_SEAT = text(
     "UPDATE subgroups SET member_count = member_count + 1 "
@@ -152,10 +172,44 @@ class MemberRepository:
         rows = await self._session.execute(SEATS, {"group": group_id})
         return [subgroup_from_row(r) for r in rows.mappings()]
 
-    async def take_seat(self, subgroup_id: UUID) -> None:
-        taken = (await self._session.execute(TAKE_SEAT, {"id": subgroup_id})).first()
-        if taken is None:  # the group lock makes this unreachable; failing loudly beats overfilling
-            raise RuntimeError(f"sub-group {subgroup_id} had no free seat under the group lock")
+    async def take_first_free_seat(
+        self,
+        *,
+        merchant_id: str,
+        group_id: UUID,
+        customer_id: str,
+        route: str,
+        invite_id: UUID | None,
+        joined_at: datetime,
+    ) -> MembershipRecord | None:
+        membership_id = new_event_id()
+        # An UPDATE whose re-check fails keeps the row lock it took; holding a full sub-group's row while the
+        # slow path waits for it (under the group lock) would deadlock, so a miss rolls back to here.
+        await self._session.execute(text("SAVEPOINT fast_seat"))
+        row = (
+            await self._session.execute(
+                TAKE_FIRST_FREE_SEAT,
+                {"id": membership_id, "merchant": merchant_id, "group": group_id, "customer": customer_id,
+                 "route": route, "invite": invite_id, "joined_at": joined_at},
+            )
+        ).first()  # fmt: skip
+        if row is None:
+            await self._session.execute(text("ROLLBACK TO SAVEPOINT fast_seat"))
+            return None
+        return MembershipRecord(
+            membership_id,
+            group_id,
+            row.subgroup_id,
+            row.subgroup_number,
+            customer_id,
+            route,
+            invite_id,
+            joined_at,
+        )
+
+    async def take_seat(self, subgroup_id: UUID) -> bool:
+        """False if the sub-group filled up since it was read (a fast-path join took the last seat)."""
+        return (await self._session.execute(TAKE_SEAT, {"id": subgroup_id})).first() is not None
 
     async def open_subgroup(self, merchant_id: str, group_id: UUID, number: int, capacity: int) -> UUID:
         subgroup_id = new_event_id()
@@ -172,8 +226,9 @@ class MemberRepository:
         return subgroup_id
 
     async def free_seat(self, group_id: UUID, subgroup_id: UUID) -> None:
-        await self._session.execute(FREE_SEAT, {"id": subgroup_id})
+        # Group row before sub-group row: the same order as the slow join path, so the two cannot deadlock.
         await self._session.execute(SEAT_FREED, {"group": group_id})
+        await self._session.execute(FREE_SEAT, {"id": subgroup_id})
 
     async def mark_set_filled(self, merchant_id: str, group_id: UUID) -> bool:
         """True the first time the set is found full since a seat last freed: the owner is told once."""

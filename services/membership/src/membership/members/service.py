@@ -6,6 +6,7 @@ Lock order, everywhere: the customer's advisory lock, then (if needed) the group
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from meadow_runtime.errors import NotFound, Problem
 from ..domain.join_rules import RuleFailure, failed_rules
 from ..domain.placement import OpenSubgroup, SeatIn, SetFull, place
 from ..domain.placement import SubgroupSeats as Seats
+from ..groups.repository import GroupRecord
 from ..uow import MembershipUnitOfWork
 from .repository import MembershipRecord
 from .schemas import Eligibility, EligibleGroup, IneligibleGroup, MembershipOut
@@ -94,33 +96,16 @@ async def join(
     if failures:
         raise JoinRefused("not_eligible", group_id, failures[0].detail, failures)
 
-    seats = await uow.members.lock_seats(merchant_id, group_id)
-    placement = place(
-        [Seats(s.number, s.capacity, s.member_count) for s in seats],
-        capacity=group.subgroup_capacity,
-        max_subgroups=group.max_subgroups,
-    )
-    match placement:
-        case SetFull(capacity=capacity):
-            raise GroupSetIsFull(group_id, customer_id, capacity)
-        case OpenSubgroup(number=number):
-            subgroup_id = await uow.members.open_subgroup(
-                merchant_id, group_id, number, group.subgroup_capacity
-            )
-        case SeatIn(number=number):
-            subgroup_id = next(s.id for s in seats if s.number == number)
-            await uow.members.take_seat(subgroup_id)
     joined_at = utc_now()
-    membership = await uow.members.add(
-        merchant_id=merchant_id,
-        group_id=group_id,
-        subgroup_id=subgroup_id,
-        subgroup_number=number,
-        customer_id=customer_id,
-        route=route,
-        invite_id=invite_id,
+    membership = await uow.members.take_first_free_seat(
+        merchant_id=merchant_id, group_id=group_id, customer_id=customer_id, route=route, invite_id=invite_id,
         joined_at=joined_at,
-    )
+    )  # fmt: skip
+    if membership is None:
+        membership = await _seat_under_group_lock(
+            uow, group, customer_id=customer_id, route=route, invite_id=invite_id, joined_at=joined_at
+        )
+    subgroup_id, number = membership.subgroup_id, membership.subgroup_number
     uow.outbox.add(
         MemberJoined(
             group_id=group_id,
@@ -135,6 +120,45 @@ async def join(
         subject=customer_id,
     )
     return JoinOutcome(membership, newly_joined=True)
+
+
+async def _seat_under_group_lock(
+    uow: MembershipUnitOfWork,
+    group: GroupRecord,
+    *,
+    customer_id: str,
+    route: JoinRoute,
+    invite_id: UUID | None,
+    joined_at: datetime,
+) -> MembershipRecord:
+    """The slow path, when no existing sub-group had room: decide under the group lock to open one or refuse.
+
+    Opening sub-groups and refusing happen only here, one join at a time per group. Fast-path joins can still
+    take seats meanwhile (they only ever fill existing sub-groups), so a lost race re-reads and re-places.
+    """
+    merchant_id, group_id = group.merchant_id, group.id
+    while True:
+        seats = await uow.members.lock_seats(merchant_id, group_id)
+        placement = place(
+            [Seats(s.number, s.capacity, s.member_count) for s in seats],
+            capacity=group.subgroup_capacity,
+            max_subgroups=group.max_subgroups,
+        )
+        match placement:
+            case SetFull(capacity=capacity):
+                raise GroupSetIsFull(group_id, customer_id, capacity)
+            case OpenSubgroup(number=number):
+                subgroup_id = await uow.members.open_subgroup(
+                    merchant_id, group_id, number, group.subgroup_capacity
+                )
+            case SeatIn(number=number):
+                subgroup_id = next(s.id for s in seats if s.number == number)
+                if not await uow.members.take_seat(subgroup_id):
+                    continue
+        return await uow.members.add(
+            merchant_id=merchant_id, group_id=group_id, subgroup_id=subgroup_id, subgroup_number=number,
+            customer_id=customer_id, route=route, invite_id=invite_id, joined_at=joined_at,
+        )  # fmt: skip
 
 
 async def tell_owner_set_is_full(
