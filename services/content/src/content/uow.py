@@ -62,13 +62,13 @@ class ContentUnitOfWork(UnitOfWork):
     ) -> list[Envelope]:
         """`emit` for a large batch of one event type, as (event, merchant_id, subject).
 
-        The publisher's hot path: the events are already validated models, so their envelopes are built
-        without re-validating, and the rows go into the outbox in one `unnest` statement of JSON text
-        (columns exactly as `Outbox` writes them) instead of one bound parameter set per row.
+        The publisher's hot path: one timestamp and one trace-header read per batch, and the rows go into
+        the outbox in one `unnest` statement of JSON text (columns exactly as `Outbox` writes them)
+        instead of one bound parameter set per row.
         """
         now = utc_now()
         envelopes = [
-            Envelope.model_construct(
+            Envelope(
                 id=new_event_id(),
                 type=event_type.event_type,
                 source=self.source,
