@@ -51,10 +51,12 @@ class CatalogRepository:
         found = row.first()
         return dict(found._mapping) if found else None
 
-    async def take_stock(self, merchant_id: str, reward_id: UUID, quantity: int) -> bool:
-        """Decrement stock if enough is left (unlimited stock always has enough); the row stays locked
-        until commit, and a concurrent taker re-checks the condition after waiting, so stock never
-        goes below zero."""
+    async def take_stock(self, merchant_id: str, reward_id: UUID, quantity: int, *, unlimited: bool) -> bool:
+        """Decrement stock if enough is left; the row stays locked until commit, and a concurrent taker
+        re-checks the condition after waiting, so stock never goes below zero. Unlimited stock is not
+        touched, so redeeming it locks no shared row."""
+        if unlimited:
+            return True
         row = await self.session.execute(
             update(catalog_rewards)
             .where(

@@ -78,8 +78,6 @@ async def redeem(
         raise Conflict(
             "Insufficient points", str(error), wanted=error.wanted, available=error.available
         ) from error
-    if not await catalog.take_stock(merchant_id, reward_id, quantity):
-        raise Conflict("Out of stock", "The reward has no stock left for this quantity.")
     await record(
         uow, locked, outcome,
         TransferRecord(outcome.transfer, merchant_id, customer_id, "redemption", points, now,
@@ -123,6 +121,9 @@ async def redeem(
         merchant_id=merchant_id,
         subject=customer_id,
     )  # fmt: skip
+    # Last, so the reward row (the one lock all redeemers of this reward share) is held only until commit.
+    if not await catalog.take_stock(merchant_id, reward_id, quantity, unlimited=reward["stock"] is None):
+        raise Conflict("Out of stock", "The reward has no stock left for this quantity.")
     return dict(row._mapping)
 
 
