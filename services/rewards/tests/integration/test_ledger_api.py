@@ -134,3 +134,12 @@ async def test_earn_rules_validate_by_kind_and_tiers_keep_ranks_unique(svc: Serv
         "/v1/settings", json={"points_validity_days": 30}, headers=svc.auth(m, "owner")
     )
     assert saved.json() == {"points_validity_days": 30, "timezone": "Asia/Shanghai"}
+
+
+async def test_the_api_is_documented(svc: ServiceHarness) -> None:
+    schema = (await svc.client.get("/openapi.json")).json()
+    for path in (
+        "/v1/customers/{customer_id}/balance", "/v1/customers/{customer_id}/history", "/v1/earn-rules",
+        "/v1/tiers", "/v1/rewards", "/v1/redemptions", "/v1/redemptions/{redemption_id}/cancel",
+    ):  # fmt: skip
+        assert path in schema["paths"], path

@@ -160,3 +160,14 @@ async def test_bad_redemptions_are_problems_and_change_nothing(svc: ServiceHarne
     assert someone_else.status_code == 403
     assert await balance(svc, m, "c1") == (50, 0)
     assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
+
+
+async def test_cancelling_needs_staff_of_the_same_merchant(svc: ServiceHarness) -> None:
+    m = merchant()
+    await grant(svc, m, {"c1": 100})
+    reward = await create_reward(svc, m)
+    redemption = (await redeem_as(svc, m, "c1", reward["id"])).json()
+    path = f"/v1/redemptions/{redemption['id']}/cancel"
+    assert (await svc.client.post(path, headers=svc.auth(m, "customer", "c1"))).status_code == 403
+    assert (await svc.client.post(path, headers=svc.auth(merchant(), "owner"))).status_code == 404
+    assert await balance(svc, m, "c1") == (0, 0)
