@@ -70,7 +70,7 @@ async def reevaluate_merchant(
             customers = [row[0] for row in result]
             if not customers:
                 return changed
-            stored = await uow.definitions.all_of(merchant)
+            stored = await uow.definitions.all_of(merchant, share_lock=True)
             outcomes = await reevaluate_customers(
                 uow,
                 merchant,

@@ -239,3 +239,42 @@ async def test_ingest_validates_publishes_once_and_feeds_the_consumer(
     assert (
         await svc.client.post("/v1/ingest/teleported", json={"events": [order]}, headers=headers)
     ).status_code == 404
+
+
+async def test_saving_is_idempotent_and_deleting_lets_members_exit(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    merchant, customer = "m-idem", f"c-{uuid4()}"
+    await feed(svc, settings, order_paid(merchant, customer))
+    headers = {**svc.auth(merchant, role="operator"), "Idempotency-Key": "save-buyers-1"}
+    body = {"key": "buyers", "name": "Buyers", "rule": {"kind": "purchased"}}
+    first = await svc.client.post("/v1/segments", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await svc.client.post("/v1/segments", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other_body = await svc.client.post("/v1/segments", json={**body, "name": "Other"}, headers=headers)
+    assert other_body.status_code == 409
+    support = svc.auth(merchant, role="support")
+    assert (await svc.client.delete("/v1/segments/buyers", headers=support)).status_code == 403
+
+    await svc.publish_outbox()
+    async with TopicReader(settings, Topic.SEGMENTS.value) as reader:
+        assert (await svc.client.delete("/v1/segments/buyers", headers=svc.auth(merchant))).status_code == 204
+        await svc.publish_outbox()
+
+        async def exits() -> list[Envelope]:
+            await reader.read_available()
+            return [
+                e
+                for e in reader.envelopes()
+                if e.type.endswith("segment_exited.v1") and e.data["segment_key"] == "buyers"
+            ]
+
+        exited = await eventually(exits)
+    assert [e.data["customer_id"] for e in exited] == [customer]
+    assert str(exited[0].data["segment_id"]) == first.json()["id"]
+    assert (
+        await svc.client.get("/v1/segments/buyers/members", headers=svc.auth(merchant))
+    ).status_code == 404

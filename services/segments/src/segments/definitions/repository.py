@@ -33,9 +33,15 @@ class DefinitionsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def all_of(self, merchant: str) -> list[StoredSegment]:
+    async def all_of(self, merchant: str, *, share_lock: bool = False) -> list[StoredSegment]:
+        """`share_lock` holds off a concurrent change of a definition until this transaction ends, so
+        incremental evaluation never writes memberships by a rule that a recompute just replaced."""
         result = await self.session.execute(
-            text(f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m ORDER BY key"), {"m": merchant}
+            text(
+                f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m ORDER BY key"
+                + (" FOR SHARE" if share_lock else "")
+            ),
+            {"m": merchant},
         )
         return [StoredSegment(**row._mapping) for row in result]
 

@@ -59,7 +59,7 @@ async def reevaluate_customers(
     if not touched:
         return []
     if compiled is None or segment_ids is None:
-        stored = await uow.definitions.all_of(merchant)
+        stored = await uow.definitions.all_of(merchant, share_lock=True)
         compiled = compiled_for(stored, now)
         segment_ids = {s.key: s.id for s in stored}
     facts = await uow.facts.load(merchant, list(touched))
