@@ -183,3 +183,35 @@ async def test_one_click_join_picks_the_products_group_then_the_categorys(
     nothing = await click("pc3", "sku-unknown")
     assert nothing.status_code == 404
     assert nothing.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_capacity_changes_respect_seated_members_and_archiving_stops_joins(
+    svc: ServiceHarness, create_group: Any, join: Any
+) -> None:
+    group = await create_group(name="resize", subgroup_capacity=2, max_subgroups=1)
+    for customer in ("rs1", "rs2"):
+        assert (await join(group["id"], customer)).status_code == 200
+    assert (await join(group["id"], "rs3")).json()["reason"] == "group_full"
+
+    too_small = await svc.client.patch(
+        f"/v1/groups/{group['id']}", json={"subgroup_capacity": 1}, headers=svc.auth()
+    )
+    assert (too_small.status_code, too_small.json()["pointer"]) == (409, "/subgroup_capacity")
+    grown = await svc.client.patch(
+        f"/v1/groups/{group['id']}", json={"subgroup_capacity": 3}, headers=svc.auth()
+    )
+    assert [s["capacity"] for s in grown.json()["subgroups"]] == [3]
+    assert (await join(group["id"], "rs3")).json()["subgroup_number"] == 1
+
+    archived = await svc.client.delete(f"/v1/groups/{group['id']}", headers=svc.auth())
+    assert archived.json()["archived_at"] is not None
+    refused = await join(group["id"], "rs4")
+    assert (refused.status_code, refused.json()["reason"]) == (409, "group_archived")
+
+
+async def test_openapi_documents_the_join_refusals(svc: ServiceHarness) -> None:
+    schema = (await svc.client.get("/openapi.json")).json()
+    join_post = schema["paths"]["/v1/groups/{group_id}/members"]["post"]
+    assert "409" in join_post["responses"]
+    assert "/v1/eligibility" in schema["paths"]
+    assert "/v1/audit-log" in schema["paths"]
