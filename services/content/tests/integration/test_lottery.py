@@ -144,6 +144,25 @@ async def test_lottery_needs_a_check_in_call(svc: ServiceHarness) -> None:
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/post_id"
 
+    call = await svc.client.post(
+        "/v1/posts",
+        json={"kind": "check_in_call", "title": "c", "group_ids": [str(group)]},
+        headers=svc.auth(m),
+    )
+    early = await svc.client.post(
+        "/v1/lotteries",
+        json={
+            "post_id": call.json()["id"],
+            "draw_date": "2030-01-02",
+            "draw_at": "2030-01-01T12:00:00Z",
+            "winners": 1,
+            "prize_points": 10,
+        },
+        headers=svc.auth(m),
+    )
+    assert early.status_code == 422
+    assert early.json()["errors"][0]["pointer"] == "/draw_at"
+
 
 async def test_a_check_in_call_opens_its_own_daily_lottery(svc: ServiceHarness) -> None:
     m = merchant()

@@ -28,6 +28,9 @@ async def create_lottery(uow: ContentUnitOfWork, principal: Principal, body: Lot
         raise invalid("/post_id", "a lottery draws from a check-in call's check-ins")
     if body.group_id is not None and body.group_id not in post.group_ids:
         raise invalid("/group_id", "the check-in call is not posted to this group")
+    tz = zone(await uow.audiences.timezone(principal.merchant_id))
+    if body.draw_at <= at_local(body.draw_date, time(0), tz):
+        raise invalid("/draw_at", f"the draw must come after {body.draw_date.isoformat()} has begun")
     if await uow.lotteries.exists_for_day(body.post_id, body.draw_date):
         raise Conflict("Lottery exists", "This check-in call already has a lottery for that day.")
     seed = lottery.new_seed()
