@@ -131,6 +131,7 @@ async def on_profile_updated(
         customers = [e.customer_id for e in events]
         await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.update_profiles(
+            merchant,
             [
                 {
                     "merchant": merchant,
@@ -142,7 +143,7 @@ async def on_profile_updated(
                     "channel": e.channel,
                 }
                 for e in events
-            ]
+            ],
         )
         await _reevaluate(uow, merchant, _touch(customers, "profile"))
 

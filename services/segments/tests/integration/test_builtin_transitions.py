@@ -145,3 +145,24 @@ async def test_duplicated_events_in_one_batch_emit_once(svc: ServiceHarness, set
     assert counts[("entered", "lifecycle:new")] == 1
     assert counts[("lifecycle", "prospect->new")] == 1
     assert all(n == 1 for n in counts.values()), counts
+
+
+async def test_profile_updates_in_one_batch_apply_in_order(svc: ServiceHarness, settings: Settings) -> None:
+    merchant, customer = "m-profile", f"c-{uuid4()}"
+    await feed(
+        svc,
+        settings,
+        profile(merchant, customer, gender="female", size="S"),
+        profile(merchant, customer, city="sh"),
+        profile(merchant, customer, gender="male"),
+    )
+    view = await svc.client.get(f"/v1/customers/{customer}", headers=svc.auth(merchant))
+    assert view.json()["profile"] | {"birth_year": None} == {
+        "gender": "male",
+        "birth_year": None,
+        "age_band": None,
+        "city": "sh",
+        "size": "S",
+        "channel": None,
+    }
+    assert view.json()["tags"] == {"gender": ["male"], "size": ["S"]}

@@ -62,12 +62,29 @@ INSERT_REFUND_LINE = text(
     ON CONFLICT DO NOTHING
     """
 )
-UPDATE_PROFILE = text(
+# One statement per batch. A missing value leaves the stored one as it is; of several updates of one
+# customer in the batch, the latest value of each field wins, as the events arrived in that order.
+UPDATE_PROFILES = text(
     """
-    UPDATE customers SET
-        gender = coalesce(:gender, gender), birth_year = coalesce(:birth_year, birth_year),
-        city = coalesce(:city, city), size = coalesce(:size, size), channel = coalesce(:channel, channel)
-    WHERE merchant_id = :merchant AND customer_id = :customer_id
+    UPDATE customers c SET
+        gender = coalesce(p.gender, c.gender), birth_year = coalesce(p.birth_year, c.birth_year),
+        city = coalesce(p.city, c.city), size = coalesce(p.size, c.size),
+        channel = coalesce(p.channel, c.channel)
+    FROM (
+        SELECT customer_id,
+               (array_agg(gender ORDER BY n DESC) FILTER (WHERE gender IS NOT NULL))[1] AS gender,
+               (array_agg(birth_year ORDER BY n DESC) FILTER (WHERE birth_year IS NOT NULL))[1] AS birth_year,
+               (array_agg(city ORDER BY n DESC) FILTER (WHERE city IS NOT NULL))[1] AS city,
+               (array_agg(size ORDER BY n DESC) FILTER (WHERE size IS NOT NULL))[1] AS size,
+               (array_agg(channel ORDER BY n DESC) FILTER (WHERE channel IS NOT NULL))[1] AS channel
+        FROM unnest(CAST(:customer_ids AS varchar[]), CAST(:genders AS varchar[]),
+                    CAST(:birth_years AS int[]), CAST(:cities AS varchar[]), CAST(:sizes AS varchar[]),
+                    CAST(:channels AS varchar[]))
+             WITH ORDINALITY AS u(customer_id, gender, birth_year, city, size, channel, n)
+        GROUP BY customer_id
+    ) AS p
+    WHERE c.merchant_id = :merchant AND c.customer_id = p.customer_id
+      AND num_nonnulls(p.gender, p.birth_year, p.city, p.size, p.channel) > 0
     """
 )
 INSERT_FAVORITE = text(
@@ -163,8 +180,20 @@ class FactsRepository:
     async def add_refund_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_REFUND_LINE, rows)
 
-    async def update_profiles(self, rows: Sequence[dict[str, Any]]) -> None:
-        await self._many(UPDATE_PROFILE, rows)
+    async def update_profiles(self, merchant: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(
+                UPDATE_PROFILES,
+                {
+                    "merchant": merchant,
+                    "customer_ids": [r["customer_id"] for r in rows],
+                    "genders": [r["gender"] for r in rows],
+                    "birth_years": [r["birth_year"] for r in rows],
+                    "cities": [r["city"] for r in rows],
+                    "sizes": [r["size"] for r in rows],
+                    "channels": [r["channel"] for r in rows],
+                },
+            )
 
     async def add_favorites(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_FAVORITE, rows)
