@@ -35,7 +35,8 @@ async def expire_points(
                 await uow.session.execute(
                     text(
                         "SELECT DISTINCT merchant_id, customer_id FROM lots "
-                        "WHERE remaining > 0 AND expires_at <= :now LIMIT :n"
+                        "WHERE remaining > 0 AND expires_at <= :now "
+                        "ORDER BY merchant_id, customer_id LIMIT :n"  # the consumers' lock order
                     ),
                     {"now": moment, "n": CHUNK},
                 )

@@ -59,6 +59,15 @@ async def test_a_refund_after_spending_creates_debt_that_the_next_earning_repays
     refund = order_refunded(m, "c1", "o1", "r1", [("l1", 10_000)])
     await deliver(svc, ORDERS, refund, refund)
     assert await balance(svc, m, "c1") == (0, 80)
+    await svc.publish_outbox()
+    async with TopicReader(svc.settings, Topic.REWARDS.value) as reader:
+        await reader.wait_for(1)
+        reversed_ = [
+            e.data for e in reader.envelopes() if e.merchant_id == m and e.type.endswith("reversed.v1")
+        ]
+    assert [(r["points"], r["debt_added"], r["balance_after"], r["debt_after"]) for r in reversed_] == [
+        (100, 80, 0, 80)
+    ]
 
     await deliver(svc, ORDERS, order_paid(m, "c1", "o2", [("l1", "toys", 5_000)]))
     assert await balance(svc, m, "c1") == (0, 30)

@@ -17,6 +17,7 @@ from meadow_runtime.idempotency import IdempotencyKey, run_idempotently
 
 from ..api import RewardsUoW
 from ..domain.ledger import InsufficientPoints, deduct
+from ..tiers.service import reevaluate
 from .repository import TransferRecord
 from .schemas import (
     Adjustment,
@@ -157,8 +158,12 @@ async def adjust(
                 adjustment_id, merchant_id, customer_id, body.points, "adjustment", now,
                 actor=principal.subject, note=body.reason,
             )  # fmt: skip
-            await credit(uow, [earning])
-            after = (await uow.ledger.lock_balances([(merchant_id, customer_id)]))[(merchant_id, customer_id)]
+            key = (merchant_id, customer_id)
+            rows = await uow.ledger.lock_balances([key])
+            await credit(uow, [earning], rows, save=False)
+            await reevaluate(uow, [rows[key]])
+            await uow.ledger.save_balances([rows[key]])
+            after = rows[key]
             return Adjustment(
                 transfer_id=adjustment_id, customer_id=customer_id, points=body.points, reason=body.reason,
                 actor=principal.subject, balance_after=after.points, debt_after=after.debt, recorded_at=now,
