@@ -55,8 +55,10 @@ class NotFound(Problem):
 
 
 class Conflict(Problem):
-    def __init__(self, title: str, detail: str | None = None, **extensions: Any) -> None:
-        super().__init__(409, title, detail, type_="conflict", **extensions)
+    def __init__(
+        self, title: str, detail: str | None = None, *, type_: str = "conflict", **extensions: Any
+    ) -> None:
+        super().__init__(409, title, detail, type_=type_, **extensions)
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:

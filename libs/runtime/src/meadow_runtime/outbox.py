@@ -38,16 +38,23 @@ class Outbox:
         self._session = session
         self._source = source
         self._pending: list[dict[str, Any]] = []
+        self._trace_headers: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        """The trace context is the same for every event of one unit of work: read it once."""
+        if self._trace_headers is None:
+            self._trace_headers = current_trace_headers()
+        return self._trace_headers
 
     def add(self, event: Event, *, merchant_id: str, subject: str, **envelope_fields: Any) -> Envelope:
         envelope = Envelope.wrap(
             event, source=self._source, merchant_id=merchant_id, subject=subject, **envelope_fields
         )
-        self._pending.append(outbox_row(envelope, event.topic, current_trace_headers()))
+        self._pending.append(outbox_row(envelope, event.topic, self._headers()))
         return envelope
 
     def add_envelopes(self, envelopes: Sequence[Envelope], topic: str) -> None:
-        headers = current_trace_headers()
+        headers = self._headers()
         self._pending.extend(outbox_row(e, topic, headers) for e in envelopes)
 
     @property
