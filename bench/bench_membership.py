@@ -26,6 +26,7 @@ from membership.members.schemas import JoinBody
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 100
+SPREAD_GROUPS = 10
 
 
 def _free_port() -> int:
@@ -147,14 +148,17 @@ async def run(ctx: BenchContext) -> None:
         await _wait_until_up(base, api)
         owner = _bearer(settings, "owner", "owner")
         storefront = _bearer(settings, "shop", "service")
+        group_ids: list[str] = []
         async with httpx.AsyncClient(base_url=base) as client:
-            created = await client.post(
-                "/v1/groups",
-                json={"name": "bench", "subgroup_capacity": 500, "max_subgroups": 1000},
-                headers=owner,
-            )
-            created.raise_for_status()
-            group_id = created.json()["id"]
+            for number in range(1 + SPREAD_GROUPS):
+                created = await client.post(
+                    "/v1/groups",
+                    json={"name": f"bench-{number}", "subgroup_capacity": 500, "max_subgroups": 1000},
+                    headers=owner,
+                )
+                created.raise_for_status()
+                group_ids.append(created.json()["id"])
+        group_id, spread = group_ids[0], group_ids[1:]
 
         async def join(client: httpx.AsyncClient, n: int) -> httpx.Response:
             return await client.post(f"/v1/groups/{group_id}/members", json=body_of(n), headers=storefront)
@@ -164,6 +168,23 @@ async def run(ctx: BenchContext) -> None:
         _report(
             ctx,
             "membership.join_api",
+            seconds,
+            latencies,
+            total,
+            failures,
+            against="membership.bare_fastapi.throughput",
+        )
+
+        # The same load spread over several groups: joins to one group queue on its current sub-group
+        # row by design ("first sub-group with room"), joins to different groups do not.
+        async def join_spread(client: httpx.AsyncClient, n: int) -> httpx.Response:
+            path = f"/v1/groups/{spread[n % SPREAD_GROUPS]}/members"
+            return await client.post(path, json=body_of(2 * total + n), headers=storefront)
+
+        seconds, latencies, failures = await _drive(base, total, join_spread)
+        _report(
+            ctx,
+            f"membership.join_api.{SPREAD_GROUPS}_groups",
             seconds,
             latencies,
             total,
