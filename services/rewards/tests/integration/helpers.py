@@ -12,7 +12,7 @@ from sqlalchemy import text
 from meadow_contracts import Envelope, Event, Topic
 from meadow_contracts.events import OrderLine, OrderPaid, OrderRefunded, RefundedLine
 from meadow_runtime.testing.harness import ServiceHarness
-from meadow_runtime.testing.kafka import produce
+from meadow_runtime.testing.kafka import TopicReader, eventually, produce
 
 NOW = datetime.now(UTC)
 
@@ -142,3 +142,16 @@ async def ledger_invariants(svc: ServiceHarness, merchant_id: str) -> dict[str, 
             r.customer_id for r in mismatched if not (r.points == r.lots == r.posted and r.debt == r.owed)
         ],
     }
+
+
+async def published(svc: ServiceHarness, m: str, types: set[str], count: int) -> list[Envelope]:
+    """Relay the outbox, then read the rewards topic until `count` events of these types for this merchant
+    have arrived (other tests' events share the topic)."""
+    await svc.publish_outbox()
+    async with TopicReader(svc.settings, Topic.REWARDS.value) as reader:
+
+        async def mine() -> list[Envelope]:
+            await reader.read_available()
+            return [e for e in reader.envelopes() if e.merchant_id == m and e.type in types]
+
+        return await eventually(mine, until=lambda found: len(found) >= count)

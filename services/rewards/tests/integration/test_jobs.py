@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from meadow_contracts import Topic
 from meadow_runtime.testing.harness import ServiceHarness
-from meadow_runtime.testing.kafka import TopicReader
 from rewards.jobs import expire_points, reevaluate_tiers
 
 from .helpers import (
@@ -17,15 +15,13 @@ from .helpers import (
     merchant,
     order_paid,
     order_refunded,
+    published,
     purchase_rule,
 )
 
 
-async def rewards_events(svc: ServiceHarness, m: str, event_type: str) -> list[dict[str, object]]:
-    await svc.publish_outbox()
-    async with TopicReader(svc.settings, Topic.REWARDS.value) as reader:
-        await reader.wait_for(1)
-        return [e.data for e in reader.envelopes() if e.merchant_id == m and e.type == event_type]
+async def rewards_events(svc: ServiceHarness, m: str, event_type: str, count: int) -> list[dict[str, object]]:
+    return [e.data for e in await published(svc, m, {event_type}, count)]
 
 
 async def test_expiry_takes_what_is_left_of_due_lots_and_announces_it(svc: ServiceHarness) -> None:
@@ -44,7 +40,7 @@ async def test_expiry_takes_what_is_left_of_due_lots_and_announces_it(svc: Servi
     assert await balance(svc, m, "c1") == (50, 0)
     expiries = (await svc.client.get("/v1/customers/c1/expiries", headers=svc.auth(m))).json()
     assert [e["points"] for e in expiries] == [50]
-    expired = await rewards_events(svc, m, "rewards.points_expired.v1")
+    expired = await rewards_events(svc, m, "rewards.points_expired.v1", 1)
     assert [(e["points"], e["balance_after"]) for e in expired] == [(100, 50)]
     assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
 
@@ -70,5 +66,5 @@ async def test_tiers_move_up_on_earning_multiply_later_earnings_and_move_down_on
     after = (await svc.client.get("/v1/customers/c1/balance", headers=staff)).json()
     assert (after["tier_rank"], after["points"]) == (0, 20)
     await reevaluate_tiers(svc.uow, svc.settings)
-    changes = await rewards_events(svc, m, "rewards.tier_changed.v1")
+    changes = await rewards_events(svc, m, "rewards.tier_changed.v1", 2)
     assert [(c["new_tier"], c["direction"]) for c in changes] == [("gold", "up"), (None, "down")]

@@ -7,9 +7,7 @@ from uuid import uuid4
 
 from sqlalchemy import text
 
-from meadow_contracts import Topic
 from meadow_runtime.testing.harness import ServiceHarness
-from meadow_runtime.testing.kafka import TopicReader
 from rewards.domain.ledger import spend
 from rewards.ledger.repository import TransferRecord
 from rewards.ledger.service import open_wallet, record
@@ -22,6 +20,7 @@ from .helpers import (
     merchant,
     order_paid,
     order_refunded,
+    published,
     purchase_rule,
 )
 
@@ -35,10 +34,7 @@ async def test_a_paid_order_earns_points_once_per_order_and_says_so(svc: Service
     assert await balance(svc, m, "c1") == (123, 0)
     assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
 
-    await svc.publish_outbox()
-    async with TopicReader(svc.settings, Topic.REWARDS.value) as reader:
-        envelopes = await reader.wait_for(1)
-    earned = [e for e in envelopes if e.merchant_id == m and e.type == "rewards.points_earned.v1"]
+    earned = await published(svc, m, {"rewards.points_earned.v1"}, 1)
     assert [(e.data["points"], e.data["reason"], e.data["balance_after"]) for e in earned] == [
         (123, "purchase", 123)
     ]
@@ -59,12 +55,7 @@ async def test_a_refund_after_spending_creates_debt_that_the_next_earning_repays
     refund = order_refunded(m, "c1", "o1", "r1", [("l1", 10_000)])
     await deliver(svc, ORDERS, refund, refund)
     assert await balance(svc, m, "c1") == (0, 80)
-    await svc.publish_outbox()
-    async with TopicReader(svc.settings, Topic.REWARDS.value) as reader:
-        await reader.wait_for(1)
-        reversed_ = [
-            e.data for e in reader.envelopes() if e.merchant_id == m and e.type.endswith("reversed.v1")
-        ]
+    reversed_ = [e.data for e in await published(svc, m, {"rewards.points_reversed.v1"}, 1)]
     assert [(r["points"], r["debt_added"], r["balance_after"], r["debt_after"]) for r in reversed_] == [
         (100, 80, 0, 80)
     ]
