@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
-import uuid_utils
+import uuid_utils.compat
 from pydantic import BaseModel, ConfigDict, Field
 
 
 def new_event_id() -> UUID:
     """UUIDv7: time-ordered, so ids sort roughly by creation and index well."""
-    return UUID(str(uuid_utils.uuid7()))
+    return uuid_utils.compat.uuid7()
 
 
 def utc_now() -> datetime:

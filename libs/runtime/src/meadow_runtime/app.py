@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -93,16 +93,17 @@ def build_app(settings: Settings, service: ServiceDefinition) -> FastAPI:
     return app
 
 
-async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """An entered unit of work for one request; the endpoint commits, anything uncommitted rolls back."""
-    factory: Callable[[], UnitOfWork] = request.app.state.uow_factory
-    async with factory() as uow:
-        yield uow
+def unit_of_work_dependency(uow_type: type[U]) -> Callable[[Request], AsyncIterator[U]]:
+    """A typed request dependency: `Annotated[MyUoW, Depends(unit_of_work_dependency(MyUoW))]`."""
+
+    async def dependency(request: Request) -> AsyncIterator[U]:
+        async with request.app.state.uow_factory() as uow:
+            if not isinstance(uow, uow_type):
+                raise TypeError(f"the service builds {type(uow).__name__}, not {uow_type.__name__}")
+            yield uow
+
+    return dependency
 
 
-def unit_of_work_dependency(uow_type: type[U]) -> Any:
-    """`Annotated[RewardsUnitOfWork, unit_of_work_dependency(RewardsUnitOfWork)]` in endpoint signatures."""
-    return Depends(_unit_of_work)
-
-
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+# An entered unit of work for one request: the endpoint commits; anything uncommitted rolls back.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work_dependency(UnitOfWork))]
