@@ -232,19 +232,23 @@ class FactsRepository:
             params,
         )
         base = {row.customer_id: dict(row._mapping) for row in rows}
-        lines: dict[str, list[PurchasedLine]] = defaultdict(list)
-        for row in await self.session.execute(
-            text(
-                """
-                SELECT customer_id, order_id, product_id, category, amount_minor, paid_at FROM order_lines
-                WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                """
-            ),
-            params,
-        ):
-            lines[row.customer_id].append(
-                PurchasedLine(row.order_id, row.product_id, row.category, row.amount_minor, row.paid_at)
+        lines: dict[str, tuple[PurchasedLine, ...]] = {
+            row.customer_id: tuple(
+                map(PurchasedLine, row.orders, row.products, row.categories, row.amounts, row.paid)
             )
+            for row in await self.session.execute(
+                text(
+                    """
+                    SELECT customer_id, array_agg(order_id) AS orders, array_agg(product_id) AS products,
+                           array_agg(category) AS categories, array_agg(amount_minor) AS amounts,
+                           array_agg(paid_at) AS paid
+                    FROM order_lines WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                    GROUP BY customer_id
+                    """
+                ),
+                params,
+            )
+        }
         refunds: dict[str, list[RefundedLine]] = defaultdict(list)
         for row in await self.session.execute(
             text(
@@ -319,28 +323,31 @@ class FactsRepository:
                 params,
             )
         }
-        memberships: dict[str, set[str]] = defaultdict(set)
-        for row in await self.session.execute(
-            text(
-                """
-                SELECT customer_id, segment_key FROM segment_memberships
-                WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                """
-            ),
-            params,
-        ):
-            memberships[row.customer_id].add(row.segment_key)
+        # One array per customer rather than one row per membership: customers sit in dozens of segments.
+        memberships: dict[str, frozenset[str]] = {
+            row.customer_id: frozenset(row.keys)
+            for row in await self.session.execute(
+                text(
+                    """
+                    SELECT customer_id, array_agg(segment_key) AS keys FROM segment_memberships
+                    WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
+                    GROUP BY customer_id
+                    """
+                ),
+                params,
+            )
+        }
         return {
             customer_id: CustomerFacts(
                 **values,
-                lines=tuple(lines[customer_id]),
+                lines=lines.get(customer_id, ()),
                 refunds=tuple(refunds[customer_id]),
                 favorites=tuple(favorites[customer_id]),
                 active_group_ids=frozenset(groups[customer_id]),
                 last_group_activity_at=last_activity.get(customer_id),
                 referrals_made=referrals.get(customer_id, (0, 0))[0],
                 referred_buyers=referrals.get(customer_id, (0, 0))[1],
-                segments=frozenset(memberships[customer_id]),
+                segments=memberships.get(customer_id, frozenset()),
             )
             for customer_id, values in base.items()
         }
