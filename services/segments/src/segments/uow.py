@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from meadow_runtime.app import unit_of_work_dependency
 from meadow_runtime.uow import UnitOfWork
 
 from .definitions.repository import DefinitionsRepository
@@ -22,10 +22,4 @@ class SegmentsUnitOfWork(UnitOfWork):
         self.definitions = DefinitionsRepository(self.session)
 
 
-async def _segments_unit_of_work(request: Request) -> AsyncIterator[SegmentsUnitOfWork]:
-    async with request.app.state.uow_factory() as uow:
-        assert isinstance(uow, SegmentsUnitOfWork)
-        yield uow
-
-
-SegmentsUoW = Annotated[SegmentsUnitOfWork, Depends(_segments_unit_of_work)]
+SegmentsUoW = Annotated[SegmentsUnitOfWork, Depends(unit_of_work_dependency(SegmentsUnitOfWork))]
