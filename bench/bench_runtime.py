@@ -72,8 +72,7 @@ async def _relay(ctx: BenchContext, settings: Settings, count: int) -> None:
     await relay.start()
     try:
         with Stopwatch() as watch:
-            while await relay.publish_batch():
-                pass
+            await relay.drain()
     finally:
         await relay.stop()
     assert relay.published == count
