@@ -6,10 +6,11 @@ the state change that caused it commits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meadow_contracts import Envelope, Event
@@ -20,15 +21,17 @@ from .telemetry import current_trace_headers
 OUTBOX: Table = runtime_metadata().tables["outbox"]
 
 
-def outbox_row(envelope: Envelope, topic: str, headers: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": envelope.id,
-        "aggregatetype": topic,
-        "aggregateid": envelope.key,
-        "type": envelope.type,
-        "payload": envelope.model_dump(mode="json"),
-        "headers": headers,
-    }
+# One statement for the whole unit of work's events, however many: arrays in, rows out.
+INSERT_ROWS = text(
+    """
+    INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
+    SELECT id, topic, key, type, payload, CAST(:headers AS jsonb)
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]),
+        CAST(:types AS text[]), CAST(:payloads AS jsonb[])
+    ) AS row(id, topic, key, type, payload)
+    """
+)
 
 
 class Outbox:
@@ -37,7 +40,7 @@ class Outbox:
     def __init__(self, session: AsyncSession, source: str) -> None:
         self._session = session
         self._source = source
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[tuple[Envelope, str]] = []
         self._trace_headers: dict[str, str] | None = None
 
     def _headers(self) -> dict[str, str]:
@@ -50,21 +53,31 @@ class Outbox:
         envelope = Envelope.wrap(
             event, source=self._source, merchant_id=merchant_id, subject=subject, **envelope_fields
         )
-        self._pending.append(outbox_row(envelope, event.topic, self._headers()))
+        self._pending.append((envelope, event.topic))
         return envelope
 
     def add_envelopes(self, envelopes: Sequence[Envelope], topic: str) -> None:
-        headers = self._headers()
-        self._pending.extend(outbox_row(e, topic, headers) for e in envelopes)
+        self._pending.extend((envelope, topic) for envelope in envelopes)
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
     async def flush(self) -> None:
-        if self._pending:
-            rows, self._pending = self._pending, []
-            await self._session.execute(insert(OUTBOX), rows)
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        await self._session.execute(
+            INSERT_ROWS,
+            {
+                "ids": [envelope.id for envelope, _ in pending],
+                "topics": [topic for _, topic in pending],
+                "keys": [envelope.key for envelope, _ in pending],
+                "types": [envelope.type for envelope, _ in pending],
+                "payloads": [envelope.model_dump_json() for envelope, _ in pending],
+                "headers": json.dumps(self._headers()),
+            },
+        )
 
     def discard(self) -> None:
         self._pending.clear()
