@@ -78,7 +78,10 @@ async def _relay(ctx: BenchContext, settings: Settings, count: int) -> None:
     assert relay.published == count
     ctx.report(
         Measurement(
-            "runtime.relay", rate(count, watch.seconds), "events/s", "SKIP LOCKED batches of 1,000, acks=all"
+            "runtime.relay",
+            rate(count, watch.seconds),
+            "events/s",
+            f"SKIP LOCKED batches of {settings.outbox_batch_size:,}, acks=all",
         ),
         against="raw.kafka.produce",
     )

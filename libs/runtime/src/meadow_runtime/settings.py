@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     otel_traces_exporter: Literal["none", "console", "memory"] = "none"
 
     outbox_retention_hours: int = Field(default=168, ge=1)
-    outbox_batch_size: int = Field(default=1000, ge=1)
+    outbox_batch_size: int = Field(
+        default=4000, ge=1, description="rows claimed and produced per transaction"
+    )
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
     consumer_batch_size: int = Field(default=1000, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)
