@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Request
-from sqlalchemy import text
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meadow_contracts import Envelope, Event
 from meadow_contracts.envelope import new_event_id, utc_now
-from meadow_runtime.telemetry import current_trace_headers
+from meadow_runtime.app import unit_of_work_dependency
 from meadow_runtime.uow import UnitOfWork
 
 from .audiences.repository import AudienceRepository
@@ -21,14 +19,6 @@ from .comments.repository import CommentRepository
 from .lotteries.repository import LotteryRepository
 from .posts.repository import PostRepository
 from .webhooks.repository import WebhookRepository
-
-BULK_OUTBOX_SQL = text(
-    """
-    INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
-    SELECT u.id, :topic, u.key, :type, CAST(u.payload AS jsonb), CAST(:headers AS jsonb)
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[]), CAST(:payloads AS text[])) AS u(id, key, payload)
-    """
-)
 
 
 class ContentUnitOfWork(UnitOfWork):
@@ -49,7 +39,6 @@ class ContentUnitOfWork(UnitOfWork):
         self.lotteries = LotteryRepository(self.session)
         self.webhooks = WebhookRepository(self.session)
         self._emitted: list[Envelope] = []
-        self._bulk_outbox: list[tuple[type[Event], list[Envelope]]] = []
 
     def emit(self, event: Event, *, merchant_id: str, subject: UUID | str) -> Envelope:
         """Append the event to the outbox; at commit it is also queued for the merchant's webhooks."""
@@ -62,9 +51,7 @@ class ContentUnitOfWork(UnitOfWork):
     ) -> list[Envelope]:
         """`emit` for a large batch of one event type, as (event, merchant_id, subject).
 
-        The publisher's hot path: one timestamp and one trace-header read per batch, and the rows go into
-        the outbox in one `unnest` statement of JSON text (columns exactly as `Outbox` writes them)
-        instead of one bound parameter set per row.
+        The publisher's hot path: one timestamp for the batch; the outbox writes all rows in one statement.
         """
         now = utc_now()
         envelopes = [
@@ -80,41 +67,20 @@ class ContentUnitOfWork(UnitOfWork):
             for event, merchant_id, subject in events
         ]
         if envelopes:
-            self._bulk_outbox.append((event_type, envelopes))
+            self.outbox.add_envelopes(envelopes, event_type.topic)
             self._emitted.extend(envelopes)
         return envelopes
 
-    async def _write_bulk_outbox(self) -> None:
-        if not self._bulk_outbox:
-            return
-        batches, self._bulk_outbox = self._bulk_outbox, []
-        headers = json.dumps(current_trace_headers())
-        for event_type, envelopes in batches:
-            await self.session.execute(
-                BULK_OUTBOX_SQL,
-                {
-                    "topic": event_type.topic,
-                    "type": event_type.event_type,
-                    "headers": headers,
-                    "ids": [e.id for e in envelopes],
-                    "keys": [e.key for e in envelopes],
-                    "payloads": [e.model_dump_json() for e in envelopes],
-                },
-            )
-
     async def flush(self) -> None:
-        await self._write_bulk_outbox()
         await self._queue_webhook_deliveries()
         await super().flush()
 
     async def commit(self) -> None:
-        await self._write_bulk_outbox()
         await self._queue_webhook_deliveries()
         await super().commit()
 
     async def rollback(self) -> None:
         self._emitted.clear()
-        self._bulk_outbox.clear()
         await super().rollback()
 
     async def _queue_webhook_deliveries(self) -> None:
@@ -123,10 +89,4 @@ class ContentUnitOfWork(UnitOfWork):
             await self.webhooks.queue_deliveries(emitted)
 
 
-async def _content_unit_of_work(request: Request) -> AsyncIterator[ContentUnitOfWork]:
-    factory: Callable[[], ContentUnitOfWork] = request.app.state.uow_factory
-    async with factory() as uow:
-        yield uow
-
-
-ContentUoW = Annotated[ContentUnitOfWork, Depends(_content_unit_of_work)]
+ContentUoW = Annotated[ContentUnitOfWork, Depends(unit_of_work_dependency(ContentUnitOfWork))]

@@ -6,29 +6,21 @@ refused), so the owner can demote or disable a sub-account without waiting for i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from meadow_runtime.app import unit_of_work_dependency
 from meadow_runtime.auth import ROLE_RANK, CurrentPrincipal, Principal, Role
 from meadow_runtime.errors import Problem
-from meadow_runtime.uow import UnitOfWork
 
 from .uow import MembershipUnitOfWork
 
 StaffRole = Literal["support", "operator", "owner"]
 
 
-async def _membership_unit_of_work(request: Request) -> AsyncIterator[MembershipUnitOfWork]:
-    factory: Callable[[], UnitOfWork] = request.app.state.uow_factory
-    async with factory() as uow:
-        assert isinstance(uow, MembershipUnitOfWork)
-        yield uow
-
-
-UoW = Annotated[MembershipUnitOfWork, Depends(_membership_unit_of_work)]
+UoW = Annotated[MembershipUnitOfWork, Depends(unit_of_work_dependency(MembershipUnitOfWork))]
 
 
 def _forbidden(detail: str) -> Problem:

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from meadow_runtime.app import unit_of_work_dependency
 from meadow_runtime.auth import Principal
 from meadow_runtime.errors import Problem
 
 from .uow import RewardsUnitOfWork
 
-
-async def _unit_of_work(request: Request) -> AsyncIterator[RewardsUnitOfWork]:
-    factory: Callable[[], RewardsUnitOfWork] = request.app.state.uow_factory
-    async with factory() as uow:
-        yield uow
-
-
-RewardsUoW = Annotated[RewardsUnitOfWork, Depends(_unit_of_work)]
+RewardsUoW = Annotated[RewardsUnitOfWork, Depends(unit_of_work_dependency(RewardsUnitOfWork))]
 
 
 def acting_customer(principal: Principal, customer_id: str | None) -> str:
