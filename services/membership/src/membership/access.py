@@ -57,6 +57,12 @@ class Actor:
         if self.role == "customer" and self.principal.customer_id != customer_id:
             raise _forbidden("Customers may only act for themselves.")
 
+    def require_acting_for(self, customer_id: str) -> None:
+        """A seat change for `customer_id`: staff need operator, a customer may only act for themself."""
+        if self.is_staff:
+            self.require_staff("operator")
+        self.require_customer_access(customer_id)
+
 
 async def _actor(principal: CurrentPrincipal, uow: UoW) -> Actor:
     if not principal.is_staff:

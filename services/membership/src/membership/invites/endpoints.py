@@ -67,9 +67,7 @@ async def accept_invite(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Join the invite's group; records who invited whom and emits invite.accepted."""
-    if actor.is_staff:
-        actor.require_staff("operator")
-    actor.require_customer_access(body.customer_id)
+    actor.require_acting_for(body.customer_id)
     return await answer_join(
         uow,
         request,

@@ -55,9 +55,7 @@ async def join_group(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Join: the customer lands in the first sub-group with room. Joining again returns the membership."""
-    if actor.is_staff:
-        actor.require_staff("operator")
-    actor.require_customer_access(body.customer_id)
+    actor.require_acting_for(body.customer_id)
 
     async def act() -> MembershipOut:
         outcome = await service.join(
@@ -80,9 +78,7 @@ async def leave_group(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """The customer leaves (emits member.left); their seat is freed."""
-    if actor.is_staff:
-        actor.require_staff("operator")
-    actor.require_customer_access(body.customer_id)
+    actor.require_acting_for(body.customer_id)
 
     async def act() -> MembershipOut:
         ended = await service.end_membership(
@@ -172,9 +168,7 @@ async def join_from_product_page(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """One-click join from a product page: the group aimed at this product (or its category) is chosen."""
-    if actor.is_staff:
-        actor.require_staff("operator")
-    actor.require_customer_access(body.customer_id)
+    actor.require_acting_for(body.customer_id)
 
     async def act() -> MembershipOut:
         outcome = await service.join_from_product_page(
