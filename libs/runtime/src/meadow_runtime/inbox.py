@@ -8,12 +8,17 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# Answers with the ids that were already there, as one array: almost always empty, so a batch of a
+# thousand fresh events costs one tiny row back instead of a thousand.
 CLAIM_SQL = text(
     """
-    INSERT INTO inbox (consumer_group, event_id)
-    SELECT :group, unnest(CAST(:ids AS uuid[]))
-    ON CONFLICT DO NOTHING
-    RETURNING event_id
+    WITH claimed AS (
+        INSERT INTO inbox (consumer_group, event_id)
+        SELECT :group, unnest(CAST(:ids AS uuid[]))
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+    )
+    SELECT ARRAY(SELECT unnest(CAST(:ids AS uuid[])) EXCEPT SELECT event_id FROM claimed)
     """
 )
 
@@ -26,5 +31,5 @@ async def claim_new(session: AsyncSession, consumer_group: str, event_ids: Seque
     """
     if not event_ids:
         return set()
-    result = await session.execute(CLAIM_SQL, {"group": consumer_group, "ids": list(event_ids)})
-    return {row[0] for row in result}
+    already_handled = await session.scalar(CLAIM_SQL, {"group": consumer_group, "ids": list(event_ids)})
+    return set(event_ids).difference(already_handled or ())
