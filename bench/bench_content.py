@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from content.app import MIGRATIONS_DIR
-from content.publisher.service import CLAIM_SQL, publish_all_due
+from content.publisher.service import publish_all_due
 from content.uow import ContentUnitOfWork
 from harness import BenchContext, Measurement, Stopwatch, rate
 from meadow_runtime.db import create_engine, create_session_factory, plain_url
@@ -23,6 +23,19 @@ from meadow_runtime.relay import OutboxRelay
 from meadow_runtime.settings import Settings
 
 ORDER = 50
+
+# The baseline's statement: the claim and status change the publisher started from, with no events.
+CLAIM_SQL = """
+    UPDATE posts SET status = 'published', published_at = $1, updated_at = $1
+    WHERE id IN (
+        SELECT id FROM posts
+        WHERE status = 'scheduled' AND publish_at <= $1
+        ORDER BY publish_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, merchant_id, kind, title, group_ids, segment_ids, campaign_id, min_tier_rank, schedule_kind
+"""
 
 
 async def _seed(url: str, count: int, due: datetime) -> None:
@@ -108,14 +121,13 @@ async def _claim_only(ctx: BenchContext, count: int) -> None:
     settings = ctx.infra.settings("content", MIGRATIONS_DIR)
     await _seed(settings.database_url, count, datetime.now(UTC) - timedelta(minutes=1))
     conn = await asyncpg.connect(plain_url(settings.database_url))
-    claim = CLAIM_SQL.text.replace(":now", "$1").replace(":limit", "$2")
     try:
         now = datetime.now(UTC)
         claimed = 0
         with Stopwatch() as clock:
             while True:
                 async with conn.transaction():
-                    rows = await conn.fetch(claim, now, 1000)
+                    rows = await conn.fetch(CLAIM_SQL, now, 1000)
                 if not rows:
                     break
                 claimed += len(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 from uuid import UUID
 
@@ -10,7 +9,6 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meadow_contracts import Envelope, Event
-from meadow_contracts.envelope import new_event_id, utc_now
 from meadow_runtime.app import unit_of_work_dependency
 from meadow_runtime.uow import UnitOfWork
 
@@ -18,6 +16,7 @@ from .audiences.repository import AudienceRepository
 from .comments.repository import CommentRepository
 from .lotteries.repository import LotteryRepository
 from .posts.repository import PostRepository
+from .publisher.repository import PublisherRepository
 from .webhooks.repository import WebhookRepository
 
 
@@ -27,6 +26,7 @@ class ContentUnitOfWork(UnitOfWork):
     comments: CommentRepository
     lotteries: LotteryRepository
     webhooks: WebhookRepository
+    publisher: PublisherRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], source: str) -> None:
         super().__init__(session_factory, source)
@@ -38,6 +38,7 @@ class ContentUnitOfWork(UnitOfWork):
         self.comments = CommentRepository(self.session)
         self.lotteries = LotteryRepository(self.session)
         self.webhooks = WebhookRepository(self.session)
+        self.publisher = PublisherRepository(self.session)
         self._emitted: list[Envelope] = []
 
     def emit(self, event: Event, *, merchant_id: str, subject: UUID | str) -> Envelope:
@@ -45,31 +46,6 @@ class ContentUnitOfWork(UnitOfWork):
         envelope = self.outbox.add(event, merchant_id=merchant_id, subject=str(subject))
         self._emitted.append(envelope)
         return envelope
-
-    def emit_many(
-        self, event_type: type[Event], events: Sequence[tuple[Event, str, UUID | str]]
-    ) -> list[Envelope]:
-        """`emit` for a large batch of one event type, as (event, merchant_id, subject).
-
-        The publisher's hot path: one timestamp for the batch; the outbox writes all rows in one statement.
-        """
-        now = utc_now()
-        envelopes = [
-            Envelope(
-                id=new_event_id(),
-                type=event_type.event_type,
-                source=self.source,
-                time=now,
-                merchant_id=merchant_id,
-                subject=str(subject),
-                data=event.model_dump(mode="json"),
-            )
-            for event, merchant_id, subject in events
-        ]
-        if envelopes:
-            self.outbox.add_envelopes(envelopes, event_type.topic)
-            self._emitted.extend(envelopes)
-        return envelopes
 
     async def flush(self) -> None:
         await self._queue_webhook_deliveries()

@@ -8,18 +8,19 @@ two workers never hold the same post. A cron post's next occurrence is created i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
-from sqlalchemy import text
+from pydantic import TypeAdapter
 
-from meadow_contracts import Event
-from meadow_contracts.envelope import new_event_id
+from meadow_contracts.envelope import new_event_id, utc_now
 from meadow_contracts.events import PostPublished
 from meadow_runtime.settings import Settings
+from meadow_runtime.telemetry import current_trace_headers
 from meadow_runtime.uow import UnitOfWork
 
 from ..domain.scheduling import SchedulingError, next_cron_fire
@@ -31,20 +32,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 IDLE_SECONDS = 1.0
 OPEN_LOTTERIES_EVERY_SECONDS = 60.0
-
-CLAIM_SQL = text(
-    """
-    UPDATE posts SET status = 'published', published_at = :now, updated_at = :now
-    WHERE id IN (
-        SELECT id FROM posts
-        WHERE status = 'scheduled' AND publish_at <= :now
-        ORDER BY publish_at
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id, merchant_id, kind, title, group_ids, segment_ids, campaign_id, min_tier_rank, schedule_kind
-    """
-)
+_DATETIME = TypeAdapter(datetime)
 
 NEXT_OCCURRENCE_COLUMNS = (
     "merchant_id",
@@ -66,30 +54,29 @@ NEXT_OCCURRENCE_COLUMNS = (
 
 
 async def claim_and_publish(uow: ContentUnitOfWork, now: datetime, limit: int = BATCH_SIZE) -> int:
-    """Publish up to `limit` due posts inside the caller's transaction (the caller commits)."""
-    claimed = (await uow.session.execute(CLAIM_SQL, {"now": now, "limit": limit})).all()
-    events: list[tuple[Event, str, UUID]] = []
-    for post in claimed:
-        events.append(
-            (
-                PostPublished(
-                    post_id=post.id,
-                    kind=post.kind,
-                    title=post.title,
-                    group_ids=tuple(post.group_ids),
-                    segment_ids=tuple(post.segment_ids),
-                    campaign_id=post.campaign_id,
-                    min_tier_rank=post.min_tier_rank,
-                    published_at=now,
-                ),
-                post.merchant_id,
-                post.id,
-            )
-        )
-        if post.schedule_kind == "cron":
-            await _schedule_next_occurrence(uow, post.merchant_id, post.id, now)
-    uow.emit_many(PostPublished, events)
-    return len(claimed)
+    """Publish up to `limit` due posts inside the caller's transaction (the caller commits).
+
+    One statement claims, marks published, writes `post.published` and queues webhooks for the whole
+    batch (see `PublisherRepository`); only a cron occurrence comes back to Python, for its successor.
+    """
+    published, cron_posts = await uow.publisher.publish_due(
+        now=now,
+        limit=limit,
+        event_type=PostPublished.event_type,
+        topic=PostPublished.topic,
+        source=uow.source,
+        emitted_at=_json_time(utc_now()),
+        published_at=_json_time(now),
+        headers=json.dumps(current_trace_headers()),
+    )
+    for merchant_id, post_id in cron_posts:
+        await _schedule_next_occurrence(uow, merchant_id, post_id, now)
+    return published
+
+
+def _json_time(moment: datetime) -> str:
+    """A timestamp as the envelope's JSON carries it (pydantic's form), so SQL-built events match."""
+    return _DATETIME.dump_python(moment, mode="json")  # type: ignore[no-any-return]
 
 
 async def _schedule_next_occurrence(
