@@ -28,12 +28,22 @@ class Line:
     amount_minor: int
 
 
+def purchase_rate(rules: Sequence[PurchaseRule], category: str) -> Decimal:
+    """Points per whole currency unit for a category: the sum of every matching rule's rate."""
+    return sum((rule.points_per_unit for rule in rules if rule.applies_to(category)), Decimal(0))
+
+
+def points_at_rate(amount_minor: int, rate: Decimal) -> int:
+    """Points for an amount at a rate (tier multiplier included), rounded down (a fraction of a point is
+    never issued)."""
+    raw = Decimal(amount_minor) * rate / MINOR_UNITS_PER_UNIT
+    return int(raw.to_integral_value(rounding=ROUND_FLOOR))
+
+
 def line_points(rules: Sequence[PurchaseRule], line: Line, multiplier: Decimal) -> int:
     """Points for one paid line: every matching rule's rate per whole currency unit, times the tier
-    multiplier, rounded down (a fraction of a point is never issued)."""
-    rate = sum((rule.points_per_unit for rule in rules if rule.applies_to(line.category)), Decimal(0))
-    raw = Decimal(line.amount_minor) * rate * multiplier / MINOR_UNITS_PER_UNIT
-    return int(raw.to_integral_value(rounding=ROUND_FLOOR))
+    multiplier, rounded down."""
+    return points_at_rate(line.amount_minor, purchase_rate(rules, line.category) * multiplier)
 
 
 def reversal_points(earned: int, paid_minor: int, refunded_total_minor: int, already_reversed: int) -> int:

@@ -31,7 +31,7 @@ from meadow_contracts.events import (
     PointsReversed,
 )
 
-from ..domain.earning import Line, PurchaseRule, line_points, reversal_points
+from ..domain.earning import PurchaseRule, points_at_rate, purchase_rate, reversal_points
 from ..domain.ids import transfer_id
 from ..domain.ledger import reverse
 from ..ledger.repository import BalanceRow, CustomerKey, TransferRecord
@@ -80,16 +80,6 @@ async def fixed_rules(uow: RewardsUnitOfWork, merchant_ids: Iterable[str], kind:
 
 # ------------------------------------------------------------------------------------------- purchases
 
-INSERT_ORDERS = text(
-    """
-    INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, lines, earn_transfer_id)
-    SELECT * FROM unnest(CAST(:m AS text[]), CAST(:o AS text[]), CAST(:c AS text[]),
-                         CAST(:at AS timestamptz[]), CAST(:lines AS jsonb[]), CAST(:t AS uuid[]))
-    ON CONFLICT (merchant_id, order_id) DO NOTHING
-    RETURNING merchant_id, order_id
-    """
-)
-
 
 async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelope, OrderPaid]]) -> None:
     """Earn per currency unit on every paid line (category rules, tier multiplier), once per order."""
@@ -97,41 +87,35 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelo
     rules = await purchase_rules(uow, merchants)
     levels = await tier_levels(uow, merchants)
     locked = await uow.ledger.lock_balances((e.merchant_id, o.customer_id) for e, o in paid)
-    orders: dict[tuple[str, str], tuple[Envelope, OrderPaid, dict[str, list[int]], int, UUID | None]] = {}
+    # A batch has few merchants, tiers and categories but many lines: each rate is worked out once.
+    rates: dict[tuple[str, int, str], Decimal] = {}
+
+    def rate(merchant_id: str, tier_rank: int, category: str) -> Decimal:
+        key = (merchant_id, tier_rank, category)
+        if key not in rates:
+            multiplier = next(
+                (lvl.multiplier for lvl in levels.get(merchant_id, []) if lvl.rank == tier_rank), Decimal(1)
+            )
+            rates[key] = purchase_rate(rules.get(merchant_id, []), category) * multiplier
+        return rates[key]
+
+    orders: dict[tuple[str, str], tuple[Envelope, OrderPaid, int, UUID | None]] = {}
+    rows: list[tuple[str, str, str, datetime, str, UUID | None]] = []
     for envelope, order in paid:
-        if (envelope.merchant_id, order.order_id) in orders:
+        key = (envelope.merchant_id, order.order_id)
+        if key in orders:
             continue
-        row = locked[(envelope.merchant_id, order.customer_id)]
-        multiplier = next(
-            (lvl.multiplier for lvl in levels.get(envelope.merchant_id, []) if lvl.rank == row.tier_rank),
-            Decimal(1),
-        )
-        merchant_rules = rules.get(envelope.merchant_id, [])
-        lines = {
-            line.line_id: [
-                line.amount_minor,
-                line_points(merchant_rules, Line(line.line_id, line.category, line.amount_minor), multiplier)
-                if merchant_rules
-                else 0,
-            ]
-            for line in order.lines
-        }
+        tier_rank = locked[(envelope.merchant_id, order.customer_id)].tier_rank
+        lines: dict[str, list[int]] = {}
+        for line in order.lines:
+            earned = points_at_rate(line.amount_minor, rate(envelope.merchant_id, tier_rank, line.category))
+            lines[line.line_id] = [line.amount_minor, earned]
         points = sum(v[1] for v in lines.values())
         earn_id = _purchase_id(envelope.merchant_id, order.order_id) if points else None
-        orders[(envelope.merchant_id, order.order_id)] = (envelope, order, lines, points, earn_id)
-    values = list(orders.values())
-    inserted = await uow.session.execute(
-        INSERT_ORDERS,
-        {
-            "m": [v[0].merchant_id for v in values],
-            "o": [v[1].order_id for v in values],
-            "c": [v[1].customer_id for v in values],
-            "at": [v[1].paid_at for v in values],
-            "lines": [json.dumps(v[2]) for v in values],
-            "t": [v[4] for v in values],
-        },
-    )
-    fresh = [orders[(r.merchant_id, r.order_id)] for r in inserted]
+        orders[key] = (envelope, order, points, earn_id)
+        customer, paid_at = order.customer_id, order.paid_at
+        rows.append((envelope.merchant_id, order.order_id, customer, paid_at, json.dumps(lines), earn_id))
+    fresh = [orders[k] for k in await uow.ledger.insert_orders(rows)]
     first_orders: list[BalanceRow] = []
     for envelope, order, *_ in fresh:
         row = locked[(envelope.merchant_id, order.customer_id)]
@@ -144,10 +128,12 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelo
             earn_id, e.merchant_id, o.customer_id, points, "purchase", o.paid_at, cause_event_id=e.id,
             cause_ref=o.order_id,
         )
-        for e, o, _, points, earn_id in fresh
+        for e, o, points, earn_id in fresh
         if earn_id is not None
     ]  # fmt: skip
-    await credit(uow, earnings, locked, save=False)
+    # The order row was created just now, in this transaction, and the earning's id derives from the
+    # order: no transfer with that id can exist yet.
+    await credit(uow, earnings, locked, save=False, known_new=True)
     touched = {(e.merchant_id, o.customer_id) for e, o, *_ in fresh}
     await reevaluate(uow, [locked[k] for k in touched], levels)
     await uow.ledger.save_balances([locked[k] for k in touched])

@@ -12,7 +12,6 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meadow_contracts import Envelope
 from meadow_runtime.telemetry import current_trace_headers
 
 from ..domain.ledger import Allocation, Lot, Transfer
@@ -45,14 +44,14 @@ class TransferRecord:
     note: str | None = None
 
 
-LOCK_BALANCES = text(
-    """
+# Raw asyncpg statements ($n parameters): the bulk paths run them on the session's own connection,
+# because SQLAlchemy's per-row result handling cost more than the statements on the ingest path.
+LOCK_BALANCES = """
     INSERT INTO balances (merchant_id, customer_id)
-    SELECT m, c FROM unnest(CAST(:m AS text[]), CAST(:c AS text[])) AS k(m, c) ORDER BY m, c
+    SELECT m, c FROM unnest($1::text[], $2::text[]) AS k(m, c) ORDER BY m, c
     ON CONFLICT (merchant_id, customer_id) DO UPDATE SET points = balances.points
     RETURNING merchant_id, customer_id, points, debt, tier_rank, tier_name, first_paid_at
-    """
-)
+"""
 
 INSERT_TRANSFERS = text(
     """
@@ -96,16 +95,24 @@ UPDATE_LOTS = text(
     """
 )
 
-UPDATE_BALANCES = text(
-    """
+UPDATE_BALANCES = """
     UPDATE balances b SET points = v.p, debt = v.d, tier_rank = v.tr, tier_name = v.tn,
                           first_paid_at = v.fp, updated_at = now()
-    FROM unnest(CAST(:m AS text[]), CAST(:c AS text[]), CAST(:p AS bigint[]), CAST(:d AS bigint[]),
-                CAST(:tr AS int[]), CAST(:tn AS text[]), CAST(:fp AS timestamptz[]))
-         AS v(m, c, p, d, tr, tn, fp)
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[],
+                $7::timestamptz[]) AS v(m, c, p, d, tr, tn, fp)
     WHERE b.merchant_id = v.m AND b.customer_id = v.c
-    """
-)
+"""
+
+INSERT_ORDERS = """
+    INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, lines, earn_transfer_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]::jsonb[],
+                         $6::uuid[])
+    ON CONFLICT (merchant_id, order_id) DO NOTHING
+    RETURNING merchant_id, order_id
+"""
+
+OUTBOX_COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "headers")
+LOT_COLUMNS = ("id", "merchant_id", "customer_id", "points", "remaining", "expires_at", "earned_at")
 
 LIVE_LOTS = text(
     """
@@ -121,31 +128,46 @@ class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def driver(self) -> Any:
+        """asyncpg's connection, inside the session's transaction."""
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        return raw.driver_connection
+
     async def lock_balances(self, keys: Iterable[CustomerKey]) -> dict[CustomerKey, BalanceRow]:
         """Create missing balance rows and lock them all (sorted, so concurrent batches never deadlock)."""
         ordered = sorted(set(keys))
         if not ordered:
             return {}
-        rows = await self.session.execute(
-            LOCK_BALANCES, {"m": [k[0] for k in ordered], "c": [k[1] for k in ordered]}
-        )
-        return {(r.merchant_id, r.customer_id): BalanceRow(**r._asdict()) for r in rows}
+        driver = await self.driver()
+        rows = await driver.fetch(LOCK_BALANCES, [k[0] for k in ordered], [k[1] for k in ordered])
+        return {(r[0], r[1]): BalanceRow(*r) for r in rows}
 
     async def save_balances(self, rows: Sequence[BalanceRow]) -> None:
         if not rows:
             return
-        await self.session.execute(
+        driver = await self.driver()
+        await driver.execute(
             UPDATE_BALANCES,
-            {
-                "m": [r.merchant_id for r in rows],
-                "c": [r.customer_id for r in rows],
-                "p": [r.points for r in rows],
-                "d": [r.debt for r in rows],
-                "tr": [r.tier_rank for r in rows],
-                "tn": [r.tier_name for r in rows],
-                "fp": [r.first_paid_at for r in rows],
-            },
+            [r.merchant_id for r in rows],
+            [r.customer_id for r in rows],
+            [r.points for r in rows],
+            [r.debt for r in rows],
+            [r.tier_rank for r in rows],
+            [r.tier_name for r in rows],
+            [r.first_paid_at for r in rows],
         )
+
+    async def insert_orders(
+        self, rows: Sequence[tuple[str, str, str, datetime, str, UUID | None]]
+    ) -> list[CustomerKey]:
+        """(merchant, order id, customer, paid at, lines json, earn transfer id) rows; returns the
+        (merchant, order id) keys that were new: an order earns only when its row is created."""
+        if not rows:
+            return []
+        driver = await self.driver()
+        inserted = await driver.fetch(INSERT_ORDERS, *(list(column) for column in zip(*rows, strict=True)))
+        return [(r[0], r[1]) for r in inserted]
 
     async def insert_transfers(self, records: Sequence[TransferRecord]) -> set[UUID]:
         """Insert transfers whose id is new; returns those ids. Postings are written only for them."""
@@ -184,37 +206,43 @@ class LedgerRepository:
     async def _copy(self, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]) -> None:
         """COPY rows in, inside the session's transaction: the cheapest way to write a batch. Only for
         rows known to be new (a duplicate key fails the whole batch, which the runner then retries)."""
-        connection = await self.session.connection()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection  # asyncpg's connection, in the session's transaction
+        driver = await self.driver()
         await driver.copy_records_to_table(table, records=records, columns=list(columns))
 
     async def insert_new_transfers(self, records: Sequence[TransferRecord]) -> None:
         """Write transfers and their postings whose ids the caller checked to be new under the customers'
-        locks (the bulk earn path)."""
-        if not records:
-            return
-        await self._copy(
-            "transfers",
-            TRANSFER_COLUMNS,
+        locks."""
+        await self.copy_earnings(
             [
                 (r.transfer.id, r.merchant_id, r.customer_id, r.transfer.kind.value, r.reason, r.points,
                  r.cause_event_id, r.cause_ref, r.actor, r.note, r.occurred_at)
                 for r in records
             ],
-        )  # fmt: skip
-        await self._copy(
-            "postings",
-            ("transfer_id", "account", "amount"),
             [(r.transfer.id, p.account.value, p.amount) for r in records for p in r.transfer.postings],
-        )
+            [],
+        )  # fmt: skip
+
+    async def copy_earnings(
+        self,
+        transfers: Sequence[tuple[Any, ...]],
+        postings: Sequence[tuple[UUID, str, int]],
+        lots: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """The bulk earn path's rows (already tuples in TRANSFER_COLUMNS / postings / LOT_COLUMNS order),
+        whose transfer ids the caller knows to be new under the customers' locks."""
+        if transfers:
+            await self._copy("transfers", TRANSFER_COLUMNS, transfers)
+        if postings:
+            await self._copy("postings", ("transfer_id", "account", "amount"), postings)
+        if lots:
+            await self._copy("lots", LOT_COLUMNS, lots)
 
     async def insert_lots(self, new_lots: Sequence[tuple[CustomerKey, Lot, datetime]]) -> None:
         if not new_lots:
             return
         await self._copy(
             "lots",
-            ("id", "merchant_id", "customer_id", "points", "remaining", "expires_at", "earned_at"),
+            LOT_COLUMNS,
             [
                 (lot.id, key[0], key[1], lot.points, lot.remaining, lot.expires_at, at)
                 for key, lot, at in new_lots
@@ -227,18 +255,15 @@ class LedgerRepository:
                 UPDATE_LOTS, {"id": [lot.id for lot in lots], "r": [lot.remaining for lot in lots]}
             )
 
-    async def write_outbox(self, envelopes: Sequence[Envelope], topic: str) -> None:
-        """The outbox rows of a whole batch in one COPY (the runtime's `Outbox` writes the same columns;
-        on the ingest path its per-row parameter handling dominated the cost). COPY fires the table's
-        statement trigger, so the relay is woken as usual."""
-        if not envelopes:
+    async def write_outbox(self, rows: Sequence[tuple[UUID, str, str, str, str]]) -> None:
+        """Outbox rows (id, topic, key, type, envelope json) of a whole batch in one COPY (the runtime's
+        `Outbox` writes the same columns; on the ingest path its per-event model building and parameter
+        handling dominated the cost). COPY fires the table's statement trigger, so the relay is woken as
+        usual."""
+        if not rows:
             return
         headers = json.dumps(current_trace_headers())
-        await self._copy(
-            "outbox",
-            ("id", "aggregatetype", "aggregateid", "type", "payload", "headers"),
-            [(e.id, topic, e.key, e.type, e.model_dump_json(), headers) for e in envelopes],
-        )
+        await self._copy("outbox", OUTBOX_COLUMNS, [(*row, headers) for row in rows])
 
     async def live_lots(self, key: CustomerKey) -> tuple[Lot, ...]:
         rows = await self.session.execute(LIVE_LOTS, {"m": key[0], "c": key[1]})

@@ -5,21 +5,21 @@ Nothing here commits: the consumer batch, endpoint or job that opened the unit o
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import text
 from uuid_utils import uuid7
 
-from meadow_contracts import Envelope
 from meadow_contracts.events import EarnReason, PointsEarned, PointsExpired
 
-from ..domain.ledger import Account, Lot, Outcome, Wallet, earn_transfer, expire
+from ..domain.ledger import Account, Outcome, Wallet, earn_transfer, expire
 from .repository import BalanceRow, CustomerKey, TransferRecord
 
 if TYPE_CHECKING:
@@ -87,12 +87,14 @@ async def credit(
     locked: dict[CustomerKey, BalanceRow] | None = None,
     *,
     save: bool = True,
+    known_new: bool = False,
 ) -> list[Credited]:
     """Apply a batch of earnings: each repays debt first, the rest becomes a lot; emits `points.earned`.
 
-    Earnings whose transfer id already exists (a replay by another path) are skipped. The balances of
-    every customer involved are locked first (or were locked by the caller, passed as `locked`); with
-    `save=False` the caller saves those rows itself (it has more to change on them).
+    Earnings whose transfer id already exists (a replay by another path) are skipped; `known_new` says
+    the caller has proven them new in this transaction (a purchase earns only when its order row is
+    created), which saves the lookup. The balances of every customer involved are locked first (or were
+    locked by the caller, passed as `locked`); with `save=False` the caller saves those rows itself.
     """
     unique = list({e.transfer_id: e for e in earnings if e.points > 0}.values())
     if not unique:
@@ -101,52 +103,76 @@ async def credit(
     missing = {e.key for e in unique} - balances.keys()
     if missing:
         balances.update(await uow.ledger.lock_balances(missing))
-    seen = await existing_transfers(uow, [e.transfer_id for e in unique])
-    fresh = [e for e in unique if e.transfer_id not in seen]
-    validity = await uow.ledger.merchant_settings(e.merchant_id for e in fresh)
-    records: list[TransferRecord] = []
-    new_lots: list[tuple[CustomerKey, Lot, datetime]] = []
+    if known_new:
+        fresh = unique
+    else:
+        seen = await existing_transfers(uow, [e.transfer_id for e in unique])
+        fresh = [e for e in unique if e.transfer_id not in seen]
+    validity = await uow.ledger.merchant_settings({e.merchant_id for e in fresh})
+    # Rows go straight into COPY tuples: on the ingest path, per-event record objects cost more than the
+    # database work they describe.
+    transfer_rows: list[tuple[object, ...]] = []
+    posting_rows: list[tuple[UUID, str, int]] = []
+    lot_rows: list[tuple[object, ...]] = []
+    outbox_rows: list[tuple[UUID, str, str, str, str]] = []
     credited: list[Credited] = []
-    for earning in fresh:
+    now = datetime.now(UTC).isoformat()
+    for earning, event_id in zip(fresh, event_ids(len(fresh)), strict=True):
         row = balances[earning.key]
         moved, repaid, points_credited = earn_transfer(earning.transfer_id, earning.points, row.debt)
         days = validity.get(earning.merchant_id, (DEFAULT_VALIDITY_DAYS, ""))[0]
         expires_at = earning.occurred_at + timedelta(days=days)
         row.debt -= repaid
         row.points += points_credited
-        records.append(
-            TransferRecord(
-                moved, earning.merchant_id, earning.customer_id, earning.reason, earning.points,
-                earning.occurred_at, earning.cause_event_id, earning.cause_ref, earning.actor, earning.note,
-            )
+        tid = moved.id
+        transfer_rows.append(
+            (tid, earning.merchant_id, earning.customer_id, moved.kind.value, earning.reason, earning.points,
+             earning.cause_event_id, earning.cause_ref, earning.actor, earning.note, earning.occurred_at)
         )  # fmt: skip
+        posting_rows.extend((tid, p.account.value, p.amount) for p in moved.postings)
         if points_credited:
-            new_lots.append(
-                (
-                    earning.key,
-                    Lot(moved.id, points_credited, points_credited, expires_at),
-                    earning.occurred_at,
-                )
-            )
-        credited.append(Credited(earning, repaid, row.points, expires_at))
-    await uow.ledger.insert_new_transfers(records)
-    await uow.ledger.insert_lots(new_lots)
+            lot_rows.append(
+                (tid, earning.merchant_id, earning.customer_id, points_credited, points_credited, expires_at,
+                 earning.occurred_at)
+            )  # fmt: skip
+        done = Credited(earning, repaid, row.points, expires_at)
+        outbox_rows.append(
+            (event_id, PointsEarned.topic, f"{earning.merchant_id}:{earning.customer_id}",
+             PointsEarned.event_type, points_earned_json(done, event_id, now))
+        )  # fmt: skip
+        credited.append(done)
+    await uow.ledger.copy_earnings(transfer_rows, posting_rows, lot_rows)
     if save:
         await uow.ledger.save_balances([balances[k] for k in {e.key for e in fresh}])
-    envelopes = [
-        Envelope.wrap(
-            PointsEarned(
-                transfer_id=e.transfer_id, customer_id=e.customer_id, points=e.points, reason=e.reason,
-                cause_event_id=e.cause_event_id, expires_at=done.expires_at, debt_repaid=done.debt_repaid,
-                balance_after=done.balance_after,
-            ),
-            source=SOURCE, merchant_id=e.merchant_id, subject=e.customer_id, id=event_id,
-        )
-        for done, event_id in zip(credited, event_ids(len(credited)), strict=True)
-        for e in (done.earning,)
-    ]  # fmt: skip
-    await uow.ledger.write_outbox(envelopes, PointsEarned.topic)
+    await uow.ledger.write_outbox(outbox_rows)
     return credited
+
+
+def points_earned_json(done: Credited, event_id: UUID, time: str) -> str:
+    """The `points.earned` envelope as JSON, written by hand: this is the one event emitted per ingested
+    order, and building it through the pydantic models cost ~25 µs of the ~60 µs budget per event. It
+    must stay equal to `Envelope.wrap(PointsEarned(...))` — the unit test compares the two."""
+    e = done.earning
+    return json.dumps(
+        {
+            "id": str(event_id),
+            "type": PointsEarned.event_type,
+            "source": SOURCE,
+            "time": time,
+            "merchant_id": e.merchant_id,
+            "subject": e.customer_id,
+            "data": {
+                "transfer_id": str(e.transfer_id),
+                "customer_id": e.customer_id,
+                "points": e.points,
+                "reason": e.reason,
+                "cause_event_id": None if e.cause_event_id is None else str(e.cause_event_id),
+                "expires_at": done.expires_at.isoformat(),
+                "debt_repaid": done.debt_repaid,
+                "balance_after": done.balance_after,
+            },
+        }
+    )
 
 
 @dataclass
