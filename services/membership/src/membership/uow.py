@@ -22,6 +22,11 @@ class MembershipUnitOfWork(UnitOfWork):
     audit: AuditRepository
     settings: SettingsRepository
 
+    @property
+    def source(self) -> str:
+        """The `source` of the events this unit of work writes (the service's name)."""
+        return self._source
+
     def on_enter(self) -> None:
         self.groups = GroupRepository(self.session)
         self.members = MemberRepository(self.session)

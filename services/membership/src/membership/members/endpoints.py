@@ -58,6 +58,12 @@ async def join_group(
     actor.require_acting_for(body.customer_id)
 
     async def act() -> MembershipOut:
+        if idempotency_key is None and not actor.is_staff:
+            # Nothing else shares the transaction (no key to claim, no staff action to audit).
+            outcome = await service.join_as_own_transaction(
+                uow, merchant_id=actor.merchant_id, group_id=group_id, customer_id=body.customer_id
+            )
+            return outcome.render()
         outcome = await service.join(
             uow, merchant_id=actor.merchant_id, group_id=group_id, customer_id=body.customer_id
         )

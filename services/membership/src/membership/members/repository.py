@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy import insert, text
@@ -27,6 +28,29 @@ class MembershipRecord:
     route: str
     invite_id: UUID | None
     joined_at: datetime
+
+
+SeatOutcome = Literal["joined", "existing", "blacklisted", "no_seat"]
+
+
+@dataclass(frozen=True)
+class SeatTaken:
+    """`joined` and `existing` carry the membership; `blacklisted` and `no_seat` wrote nothing."""
+
+    outcome: SeatOutcome
+    membership: MembershipRecord | None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row as the runtime's Outbox writes it, for SQL that inserts it itself."""
+
+    id: UUID
+    topic: str
+    key: str
+    type: str
+    payload: str
+    headers: str
 
 
 @dataclass(frozen=True)
@@ -56,25 +80,23 @@ def _membership(row: RowMapping) -> MembershipRecord:
 # leave, block, invitation) queues here, so a block can never interleave with a join of the same customer.
 LOCK_CUSTOMER = text("SELECT pg_advisory_xact_lock(hashtextextended(:merchant || ':' || :customer, 7))")
 
-JOIN_CONTEXT = text(
-    """
+# asyncpg form ($n parameters): the join runs it on the driver connection, inside the unit of work's
+# transaction or, for a join that is its own transaction, before any BEGIN (see `take_seat`).
+JOIN_CONTEXT = """
     SELECT g.*,
            m.id AS m_id, m.subgroup_id AS m_subgroup_id, s.number AS m_subgroup_number, m.route AS m_route,
            m.invite_id AS m_invite_id, m.joined_at AS m_joined_at,
-           EXISTS (SELECT 1 FROM blacklist b WHERE b.merchant_id = :merchant AND b.customer_id = :customer)
-               AS blacklisted,
+           EXISTS (SELECT 1 FROM blacklist b WHERE b.merchant_id = $1 AND b.customer_id = $3) AS blacklisted,
            ARRAY(SELECT cs.segment_key FROM customer_segments cs
-                 WHERE cs.merchant_id = :merchant AND cs.customer_id = :customer AND cs.is_member)
-               AS segments,
+                 WHERE cs.merchant_id = $1 AND cs.customer_id = $3 AND cs.is_member) AS segments,
            COALESCE((SELECT ct.tier_rank FROM customer_tiers ct
-                     WHERE ct.merchant_id = :merchant AND ct.customer_id = :customer), 0) AS tier_rank
+                     WHERE ct.merchant_id = $1 AND ct.customer_id = $3), 0) AS tier_rank
     FROM groups g
     LEFT JOIN memberships m ON m.merchant_id = g.merchant_id AND m.group_id = g.id
-         AND m.customer_id = :customer AND m.ended_at IS NULL
+         AND m.customer_id = $3 AND m.ended_at IS NULL
     LEFT JOIN subgroups s ON s.id = m.subgroup_id
-    WHERE g.merchant_id = :merchant AND g.id = :group
-    """
-)
+    WHERE g.merchant_id = $1 AND g.id = $2
+"""
 
 # Two statements on purpose: under READ COMMITTED a statement that waited for a row lock still reads
 # other tables from the snapshot taken before the wait, so the seats must be read after the lock is held.
@@ -83,22 +105,9 @@ JOIN_CONTEXT = text(
 LOCK_GROUP = text("SELECT id FROM groups WHERE merchant_id = :merchant AND id = :group FOR NO KEY UPDATE")
 SEATS = text("SELECT * FROM subgroups WHERE group_id = :group ORDER BY number")
 
-# The fast path of a join: one statement takes a seat in the lowest-numbered sub-group with room and
-# records the membership. The seat UPDATE re-checks `member_count < capacity` on the row's latest version
-# after any lock wait, so it can come back empty (the caller then takes the slow path) but never overfills.
-TAKE_FIRST_FREE_SEAT = text(
-    """
-    WITH seat AS (
-        UPDATE subgroups SET member_count = member_count + 1
-        WHERE id = (SELECT id FROM subgroups WHERE group_id = :group AND member_count < capacity
-                    ORDER BY number LIMIT 1)
-          AND member_count < capacity
-        RETURNING id, number
-    )
-    INSERT INTO memberships (id, merchant_id, group_id, subgroup_id, customer_id, route, invite_id, joined_at)
-    SELECT :id, :merchant, :group, seat.id, :customer, :route, :invite, :joined_at FROM seat
-    RETURNING subgroup_id, (SELECT number FROM seat) AS subgroup_number
-    """
+# The fast path of a join, all of it after the eligibility decision: migration 0003 says what it does.
+TAKE_SEAT_AND_RECORD = (
+    "SELECT * FROM membership_take_seat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 )
 
 TAKE_SEAT = text(
@@ -136,16 +145,14 @@ class MemberRepository:
     async def lock_customer(self, merchant_id: str, customer_id: str) -> None:
         await self._session.execute(LOCK_CUSTOMER, {"merchant": merchant_id, "customer": customer_id})
 
+    async def _driver(self) -> Any:
+        """The session's asyncpg connection: the join's hot statements skip SQLAlchemy's per-call overhead,
+        and a statement sent here before the session's first `execute` runs in its own transaction."""
+        connection = await self._session.connection()
+        return (await connection.get_raw_connection()).driver_connection
+
     async def join_context(self, merchant_id: str, group_id: UUID, customer_id: str) -> JoinContext | None:
-        row = (
-            (
-                await self._session.execute(
-                    JOIN_CONTEXT, {"merchant": merchant_id, "group": group_id, "customer": customer_id}
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = await (await self._driver()).fetchrow(JOIN_CONTEXT, merchant_id, group_id, customer_id)
         if row is None:
             return None
         existing = None
@@ -181,30 +188,44 @@ class MemberRepository:
         route: str,
         invite_id: UUID | None,
         joined_at: datetime,
-    ) -> MembershipRecord | None:
+        joined_event: OutboxRow,
+    ) -> SeatTaken:
+        """Seat the customer in the lowest-numbered sub-group with room and record the membership and its
+        `member.joined` outbox row, in one call (migration 0003).
+
+        Outside a transaction the call is its own transaction: it commits before it answers, so the seat's
+        row lock is never held across a round trip. Inside one, a miss rolls back to a savepoint: an UPDATE
+        whose re-check fails keeps the row lock it took, and holding a full sub-group's row while the slow
+        path waits for it (under the group lock) would deadlock.
+        """
+        driver = await self._driver()
+        in_transaction: bool = driver.is_in_transaction()
+        if in_transaction:
+            await driver.execute("SAVEPOINT fast_seat")
         membership_id = new_event_id()
-        # An UPDATE whose re-check fails keeps the row lock it took; holding a full sub-group's row while the
-        # slow path waits for it (under the group lock) would deadlock, so a miss rolls back to here.
-        await self._session.execute(text("SAVEPOINT fast_seat"))
-        row = (
-            await self._session.execute(
-                TAKE_FIRST_FREE_SEAT,
-                {"id": membership_id, "merchant": merchant_id, "group": group_id, "customer": customer_id,
-                 "route": route, "invite": invite_id, "joined_at": joined_at},
-            )
-        ).first()  # fmt: skip
-        if row is None:
-            await self._session.execute(text("ROLLBACK TO SAVEPOINT fast_seat"))
-            return None
-        return MembershipRecord(
-            membership_id,
-            group_id,
-            row.subgroup_id,
-            row.subgroup_number,
-            customer_id,
-            route,
-            invite_id,
-            joined_at,
+        row = await driver.fetchrow(
+            TAKE_SEAT_AND_RECORD,
+            merchant_id, group_id, customer_id, route, invite_id, membership_id, joined_at,
+            joined_event.id, joined_event.topic, joined_event.key, joined_event.type, joined_event.payload,
+            joined_event.headers,
+        )  # fmt: skip
+        outcome: SeatOutcome = row["o_outcome"]
+        if outcome == "no_seat" or outcome == "blacklisted":
+            if in_transaction:
+                await driver.execute("ROLLBACK TO SAVEPOINT fast_seat")
+            return SeatTaken(outcome, None)
+        return SeatTaken(
+            outcome,
+            MembershipRecord(
+                row["o_membership"],
+                group_id,
+                row["o_subgroup"],
+                row["o_number"],
+                customer_id,
+                row["o_route"],
+                row["o_invite"],
+                row["o_joined_at"],
+            ),
         )
 
     async def take_seat(self, subgroup_id: UUID) -> bool:

@@ -5,24 +5,29 @@ Lock order, everywhere: the customer's advisory lock, then (if needed) the group
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from meadow_contracts import GroupSetFilled, MemberJoined, MemberLeft, MemberRemoved, utc_now
+from meadow_contracts import Envelope, GroupSetFilled, MemberJoined, MemberLeft, MemberRemoved, utc_now
 from meadow_contracts.events import JoinRoute
 from meadow_runtime.errors import NotFound, Problem
+from meadow_runtime.telemetry import current_trace_headers
 
 from ..domain.join_rules import RuleFailure, failed_rules
 from ..domain.placement import OpenSubgroup, SeatIn, SetFull, place
 from ..domain.placement import SubgroupSeats as Seats
 from ..groups.repository import GroupRecord
 from ..uow import MembershipUnitOfWork
-from .repository import MembershipRecord
+from .repository import JoinContext, MembershipRecord, OutboxRow, SeatTaken
 from .schemas import Eligibility, EligibleGroup, IneligibleGroup, MembershipOut
 
 RefusalReason = Literal["blacklisted", "not_eligible", "group_archived", "group_full"]
+
+# Placeholder for the sub-group of `member.joined` until the seat is taken: the seat call replaces it.
+UNKNOWN_YET = UUID(int=0)
 
 REFUSAL_TITLES: dict[RefusalReason, str] = {
     "blacklisted": "The customer is blocked by this merchant",
@@ -71,6 +76,51 @@ def render(membership: MembershipRecord, *, already_member: bool = False) -> Mem
     return MembershipOut(**asdict(membership), already_member=already_member)
 
 
+def _refusal(context: JoinContext, group_id: UUID) -> JoinRefused | None:
+    if context.blacklisted:
+        return JoinRefused("blacklisted", group_id, "Blocked customers cannot join this merchant's groups.")
+    if context.group.archived_at is not None:
+        return JoinRefused("group_archived", group_id, "This group was archived.")
+    failures = failed_rules(context.group.rules, context.standing)
+    if failures:
+        return JoinRefused("not_eligible", group_id, failures[0].detail, failures)
+    return None
+
+
+def _joined_event(
+    uow: MembershipUnitOfWork, *, merchant_id: str, group_id: UUID, customer_id: str, route: JoinRoute,
+    invite_id: UUID | None, joined_at: datetime,
+) -> OutboxRow:  # fmt: skip
+    """`member.joined` as the Outbox would write it; the seat fills in the sub-group fields in SQL."""
+    event = MemberJoined(
+        group_id=group_id,
+        subgroup_id=UNKNOWN_YET,
+        subgroup_number=1,
+        customer_id=customer_id,
+        route=route,
+        invite_id=invite_id,
+        joined_at=joined_at,
+    )
+    envelope = Envelope.wrap(event, source=uow.source, merchant_id=merchant_id, subject=customer_id)
+    return OutboxRow(
+        envelope.id,
+        event.topic,
+        envelope.key,
+        envelope.type,
+        envelope.model_dump_json(),
+        json.dumps(current_trace_headers()),
+    )
+
+
+def _seated(seat: SeatTaken, group_id: UUID) -> JoinOutcome | None:
+    """The outcome of the one-call seat, or None when no sub-group had room (the slow path decides)."""
+    if seat.outcome == "blacklisted":
+        raise JoinRefused("blacklisted", group_id, "Blocked customers cannot join this merchant's groups.")
+    if seat.membership is None:
+        return None
+    return JoinOutcome(seat.membership, newly_joined=seat.outcome == "joined")
+
+
 async def join(
     uow: MembershipUnitOfWork,
     *,
@@ -87,30 +137,30 @@ async def join(
         raise NotFound("group", group_id)
     if context.existing is not None:
         return JoinOutcome(context.existing, newly_joined=False)
-    if context.blacklisted:
-        raise JoinRefused("blacklisted", group_id, "Blocked customers cannot join this merchant's groups.")
-    group = context.group
-    if group.archived_at is not None:
-        raise JoinRefused("group_archived", group_id, "This group was archived.")
-    failures = failed_rules(group.rules, context.standing)
-    if failures:
-        raise JoinRefused("not_eligible", group_id, failures[0].detail, failures)
+    refusal = _refusal(context, group_id)
+    if refusal is not None:
+        raise refusal
 
     joined_at = utc_now()
-    membership = await uow.members.take_first_free_seat(
+    seat = await uow.members.take_first_free_seat(
         merchant_id=merchant_id, group_id=group_id, customer_id=customer_id, route=route, invite_id=invite_id,
         joined_at=joined_at,
+        joined_event=_joined_event(
+            uow, merchant_id=merchant_id, group_id=group_id, customer_id=customer_id, route=route,
+            invite_id=invite_id, joined_at=joined_at,
+        ),
     )  # fmt: skip
-    if membership is None:
-        membership = await _seat_under_group_lock(
-            uow, group, customer_id=customer_id, route=route, invite_id=invite_id, joined_at=joined_at
-        )
-    subgroup_id, number = membership.subgroup_id, membership.subgroup_number
+    seated = _seated(seat, group_id)
+    if seated is not None:
+        return seated
+    membership = await _seat_under_group_lock(
+        uow, context.group, customer_id=customer_id, route=route, invite_id=invite_id, joined_at=joined_at
+    )
     uow.outbox.add(
         MemberJoined(
             group_id=group_id,
-            subgroup_id=subgroup_id,
-            subgroup_number=number,
+            subgroup_id=membership.subgroup_id,
+            subgroup_number=membership.subgroup_number,
             customer_id=customer_id,
             route=route,
             invite_id=invite_id,
@@ -120,6 +170,42 @@ async def join(
         subject=customer_id,
     )
     return JoinOutcome(membership, newly_joined=True)
+
+
+async def join_as_own_transaction(
+    uow: MembershipUnitOfWork, *, merchant_id: str, group_id: UUID, customer_id: str
+) -> JoinOutcome:
+    """A direct join with nothing else to commit: two round trips, and the seat is committed as it is taken.
+
+    The eligibility read takes no lock: a segment, tier or rule change landing just after it is the same
+    as that change arriving just after the join. What the customer lock guards (already a member, blocked)
+    is checked again under that lock by the seat call. When no sub-group has room, the whole join runs
+    again the transactional way, which opens the next sub-group or refuses under the group lock.
+    """
+    if uow.session.in_transaction():
+        raise RuntimeError("a join as its own transaction needs a unit of work that has not begun")
+    context = await uow.members.join_context(merchant_id, group_id, customer_id)
+    if context is None:
+        raise NotFound("group", group_id)
+    if context.existing is not None:
+        return JoinOutcome(context.existing, newly_joined=False)
+    refusal = _refusal(context, group_id)
+    if refusal is not None:
+        raise refusal
+
+    joined_at = utc_now()
+    seat = await uow.members.take_first_free_seat(
+        merchant_id=merchant_id, group_id=group_id, customer_id=customer_id, route="direct", invite_id=None,
+        joined_at=joined_at,
+        joined_event=_joined_event(
+            uow, merchant_id=merchant_id, group_id=group_id, customer_id=customer_id, route="direct",
+            invite_id=None, joined_at=joined_at,
+        ),
+    )  # fmt: skip
+    seated = _seated(seat, group_id)
+    if seated is not None:
+        return seated
+    return await join(uow, merchant_id=merchant_id, group_id=group_id, customer_id=customer_id)
 
 
 async def _seat_under_group_lock(
