@@ -35,9 +35,10 @@ PUBLISH_SQL = text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ), published AS (
+        -- An array, not a join: the planner estimates a join against the whole table and hashes a
+        -- sequential scan of it (17 ms of a 100,000-post table per batch); the array takes the pkey.
         UPDATE posts AS p SET status = 'published', published_at = :now, updated_at = :now
-        FROM claimed
-        WHERE p.id = claimed.id
+        WHERE p.id = ANY(ARRAY(SELECT id FROM claimed))
         RETURNING p.id, p.merchant_id, p.kind, p.title, p.group_ids, p.segment_ids, p.campaign_id,
                   p.min_tier_rank, p.schedule_kind
     ), envelopes AS (
