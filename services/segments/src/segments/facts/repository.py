@@ -133,6 +133,58 @@ INVITERS_OF = text(
 )
 
 
+# A batch's membership changes and the events announcing them, in one statement: the memberships are
+# deleted/inserted and the outbox rows built from the same arrays, so a row and its event cannot part.
+# Envelopes are assembled by Postgres (jsonb_build_object) rather than one pydantic model per event:
+# the events are ours, their fields are typed columns here, and the relay publishes `payload::text`.
+RECORD_CHANGES = text(
+    """
+    WITH change AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:keys AS varchar[]),
+                             CAST(:customers AS varchar[]), CAST(:segment_ids AS text[]),
+                             CAST(:old_stages AS text[]), CAST(:new_stages AS text[]))
+             WITH ORDINALITY AS c(id, kind, segment_key, customer_id, segment_id, old_stage, new_stage, n)
+    ),
+    exited AS (
+        DELETE FROM segment_memberships m USING change c
+        WHERE c.kind = 'exited' AND m.merchant_id = :merchant AND m.segment_key = c.segment_key
+          AND m.customer_id = c.customer_id
+    ),
+    entered AS (
+        INSERT INTO segment_memberships (merchant_id, segment_key, customer_id, entered_at)
+        SELECT :merchant, segment_key, customer_id, :at FROM change WHERE kind = 'entered'
+        ON CONFLICT DO NOTHING
+    ),
+    -- Its own arrays, probed through the primary key: the planner cannot size a CTE scan.
+    staged AS (
+        UPDATE customers u SET lifecycle = s.stage
+        FROM unnest(CAST(:staged_customers AS varchar[]), CAST(:stages AS varchar[])) AS s(customer_id, stage)
+        WHERE u.merchant_id = :merchant AND u.customer_id = s.customer_id
+          AND u.customer_id = ANY(CAST(:staged_customers AS varchar[]))
+    )
+    INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
+    SELECT c.id, CAST(:topic AS text), CAST(:merchant AS text) || ':' || c.customer_id, t.type,
+           jsonb_build_object(
+               'id', c.id, 'type', t.type, 'source', CAST(:source AS text), 'time', CAST(:time AS text),
+               'merchant_id', CAST(:merchant AS text), 'subject', c.customer_id,
+               'data', CASE c.kind
+                   WHEN 'lifecycle' THEN jsonb_build_object(
+                       'customer_id', c.customer_id, 'old_stage', c.old_stage, 'new_stage', c.new_stage,
+                       'changed_at', CAST(:at_json AS text))
+                   ELSE jsonb_build_object(
+                       'segment_id', c.segment_id, 'segment_key', c.segment_key,
+                       'customer_id', c.customer_id, c.kind || '_at', CAST(:at_json AS text))
+               END),
+           CAST(:headers AS jsonb)
+    FROM change c
+    JOIN (VALUES ('exited', CAST(:exited_type AS text)), ('entered', CAST(:entered_type AS text)),
+                 ('lifecycle', CAST(:lifecycle_type AS text)))
+        AS t(kind, type) ON t.kind = c.kind
+    ORDER BY c.n
+    """
+)
+
+
 class FactsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -352,17 +404,36 @@ class FactsRepository:
             for customer_id, values in base.items()
         }
 
-    async def save_lifecycles(self, merchant: str, stages: Mapping[str, str]) -> None:
-        if stages:
+    async def record_changes(
+        self,
+        merchant: str,
+        changes: Mapping[str, Sequence[Any]],
+        *,
+        at: datetime,
+        at_json: str,
+        envelope: Mapping[str, str],
+    ) -> None:
+        """`changes` holds parallel arrays (ids, kinds, keys, customers, segment_ids, old_stages, new_stages);
+        `envelope` the constant parts of the outbox rows (topic, source, time, headers, the three types)."""
+        if changes["ids"]:
+            staged = [
+                (customer, stage)
+                for kind, customer, stage in zip(
+                    changes["kinds"], changes["customers"], changes["new_stages"], strict=True
+                )
+                if kind == "lifecycle"
+            ]
             await self.session.execute(
-                text(
-                    """
-                    UPDATE customers c SET lifecycle = s.stage
-                    FROM unnest(CAST(:ids AS varchar[]), CAST(:stages AS varchar[])) AS s(customer_id, stage)
-                    WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id
-                    """
-                ),
-                {"merchant": merchant, "ids": list(stages), "stages": list(stages.values())},
+                RECORD_CHANGES,
+                {
+                    **changes,
+                    **envelope,
+                    "staged_customers": [customer for customer, _ in staged],
+                    "stages": [stage for _, stage in staged],
+                    "merchant": merchant,
+                    "at": at,
+                    "at_json": at_json,
+                },
             )
 
     async def enter_segments(self, merchant: str, pairs: Sequence[tuple[str, str]], at: datetime) -> None:

@@ -13,15 +13,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from meadow_contracts import (
-    CustomerLifecycleChanged,
-    Envelope,
-    Event,
-    SegmentEntered,
-    SegmentExited,
-    Topic,
-    new_event_id,
-)
+from pydantic import TypeAdapter
+from uuid_utils import uuid7
+
+from meadow_contracts import CustomerLifecycleChanged, SegmentEntered, SegmentExited, Topic
+from meadow_runtime.telemetry import current_trace_headers
 
 from ..definitions.repository import StoredSegment
 from ..domain.evaluation import CompiledSegment, Outcome, compile_segments, reevaluate
@@ -75,57 +71,70 @@ async def record_outcomes(
     now: datetime,
     segment_ids: Mapping[str, UUID],
 ) -> None:
-    entered = [(key, o.customer_id) for o in outcomes for key in sorted(o.entered)]
-    exited = [(key, o.customer_id) for o in outcomes for key in sorted(o.exited)]
-    await uow.facts.enter_segments(merchant, entered, now)
-    await uow.facts.exit_segments(merchant, exited)
-    stages = {o.customer_id: o.lifecycle_after for o in outcomes if o.lifecycle_after != o.lifecycle_before}
-    await uow.facts.save_lifecycles(merchant, stages)
+    """Memberships, lifecycle stages and their events, written together by one statement.
 
-    def segment_id(key: str) -> UUID:
-        return segment_ids.get(key) or builtin_segment_id(merchant, key)
+    Exits first, then entries, then lifecycle changes, so a customer's move from `lifecycle:new` to
+    `lifecycle:repurchase` reads as exit then enter; within each, customers in the order of `outcomes`.
+    """
+    kinds: list[str] = []
+    keys: list[str | None] = []
+    customers: list[str] = []
+    segments: list[str | None] = []
+    names = {key: str(id_) for key, id_ in segment_ids.items()}
 
-    envelopes = [
-        _envelope(
-            SegmentExited(segment_id=segment_id(key), segment_key=key, customer_id=customer, exited_at=now),
-            merchant,
-            customer,
-        )
-        for key, customer in exited
-    ] + [
-        _envelope(
-            SegmentEntered(segment_id=segment_id(key), segment_key=key, customer_id=customer, entered_at=now),
-            merchant,
-            customer,
-        )
-        for key, customer in entered
-    ]
-    envelopes += [
-        _envelope(
-            CustomerLifecycleChanged(
-                customer_id=o.customer_id,
-                old_stage=o.lifecycle_before,
-                new_stage=o.lifecycle_after,
-                changed_at=now,
-            ),
-            merchant,
-            o.customer_id,
-        )
-        for o in outcomes
-        if o.lifecycle_after != o.lifecycle_before
-    ]
-    # One call for the whole batch: the trace context is read once, not once per event.
-    uow.outbox.add_envelopes(envelopes, Topic.SEGMENTS.value)
+    def segment_id(key: str) -> str:
+        found = names.get(key)
+        if found is None:
+            found = names[key] = str(builtin_segment_id(merchant, key))
+        return found
 
-
-def _envelope(event: Event, merchant: str, customer: str) -> Envelope:
-    """Our own events, already validated as models: no need to validate the envelope around them again."""
-    return Envelope.model_construct(
-        id=new_event_id(),
-        type=event.event_type,
-        source="segments",
-        time=datetime.now(UTC),
-        merchant_id=merchant,
-        subject=customer,
-        data=event.model_dump(mode="json"),
+    for kind in ("exited", "entered"):
+        for o in outcomes:
+            for key in sorted(o.exited if kind == "exited" else o.entered):
+                kinds.append(kind)
+                keys.append(key)
+                customers.append(o.customer_id)
+                segments.append(segment_id(key))
+    old_stages: list[str | None] = [None] * len(kinds)
+    new_stages: list[str | None] = [None] * len(kinds)
+    for o in outcomes:
+        if o.lifecycle_after != o.lifecycle_before:
+            kinds.append("lifecycle")
+            keys.append(None)
+            customers.append(o.customer_id)
+            segments.append(None)
+            old_stages.append(o.lifecycle_before)
+            new_stages.append(o.lifecycle_after)
+    ids = [str(uuid7()) for _ in kinds]
+    await uow.facts.record_changes(
+        merchant,
+        {
+            "ids": ids,
+            "kinds": kinds,
+            "keys": keys,
+            "customers": customers,
+            "segment_ids": segments,
+            "old_stages": old_stages,
+            "new_stages": new_stages,
+        },
+        at=now,
+        at_json=_json_time(now),
+        envelope={
+            "topic": Topic.SEGMENTS.value,
+            "source": "segments",
+            "time": _json_time(datetime.now(UTC)),
+            "headers": json.dumps(current_trace_headers()),
+            "exited_type": SegmentExited.event_type,
+            "entered_type": SegmentEntered.event_type,
+            "lifecycle_type": CustomerLifecycleChanged.event_type,
+        },
     )
+
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _json_time(at: datetime) -> str:
+    """A datetime as our envelopes carry it (pydantic's JSON form), so SQL-built events read the same."""
+    text: str = _DATETIME.dump_python(at, mode="json")
+    return text
