@@ -73,7 +73,18 @@ class JoinOutcome:
 
 
 def render(membership: MembershipRecord, *, already_member: bool = False) -> MembershipOut:
-    return MembershipOut(**asdict(membership), already_member=already_member)
+    # Field by field, not `asdict`: asdict deep-copies every value, on every join's response.
+    return MembershipOut(
+        id=membership.id,
+        group_id=membership.group_id,
+        subgroup_id=membership.subgroup_id,
+        subgroup_number=membership.subgroup_number,
+        customer_id=membership.customer_id,
+        route=membership.route,
+        invite_id=membership.invite_id,
+        joined_at=membership.joined_at,
+        already_member=already_member,
+    )
 
 
 def _refusal(context: JoinContext, group_id: UUID) -> JoinRefused | None:
