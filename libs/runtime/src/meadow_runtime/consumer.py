@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
 from opentelemetry import trace
 from opentelemetry.trace import Link
 from pydantic import ValidationError
@@ -128,6 +129,14 @@ def runs_of_same_type(deliveries: Sequence[Delivery[Any]]) -> Iterable[list[Deli
         yield run
 
 
+@dataclass
+class _FetchedBatch:
+    deliveries: list[Delivery[Any]] = field(default_factory=list)
+    poison: list[tuple[ConsumerRecord[bytes, bytes], str, str]] = field(default_factory=list)
+    records: dict[tuple[str, int, int], ConsumerRecord[bytes, bytes]] = field(default_factory=dict)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
 class ConsumerRunner(Generic[U]):
     def __init__(
         self,
@@ -147,6 +156,7 @@ class ConsumerRunner(Generic[U]):
         self._dlq_producer = dlq_producer
         self._consumer = consumer or create_consumer(settings, group_id, *topics)
         self._stopping = asyncio.Event()
+        self._prefetch: asyncio.Future[_FetchedBatch] | None = None
         self.handled = 0
         self.dead_lettered = 0
 
@@ -167,6 +177,11 @@ class ConsumerRunner(Generic[U]):
 
     async def stop(self) -> None:
         self.request_stop()
+        if self._prefetch is not None:
+            # Fetched but never applied nor committed: the partitions' next owner reads these again.
+            self._prefetch.cancel()
+            await asyncio.gather(self._prefetch, return_exceptions=True)
+            self._prefetch = None
         await self._consumer.stop()
 
     async def run(self) -> None:
@@ -174,38 +189,59 @@ class ConsumerRunner(Generic[U]):
             await self.poll_once(timeout_ms=500)
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
-        """Handle one `getmany`: every partition's records in one transaction, then one offset commit."""
-        batches = await self._consumer.getmany(
+        """Handle one `getmany`: every partition's records in one transaction, then one offset commit.
+
+        While this batch's transaction and offset commit wait on Postgres and the broker, the next batch
+        is already being fetched and decoded (CPU work that would otherwise wait its turn). That batch is
+        only ever applied by the next call, after this one's offsets are committed, so order and
+        at-least-once delivery are unchanged; if the runner stops instead, its offsets were never
+        committed and the records are fetched again by whoever owns the partitions next.
+        """
+        fetching, self._prefetch = self._prefetch, None
+        batch = await (fetching if fetching is not None else self._fetch(timeout_ms))
+        if not batch.offsets:
+            return 0
+        if not self._stopping.is_set():
+            self._prefetch = asyncio.ensure_future(self._fetch(timeout_ms))
+        started = time.perf_counter()
+        for record, logical_topic, error in batch.poison:
+            await self._dead_letter(record, logical_topic, error, attempts=1)
+        if batch.deliveries:
+            try:
+                await self._apply(batch.deliveries)
+            except Exception:
+                log.exception("batch failed; retrying its events one by one", extra={"group": self.group_id})
+                await self._apply_one_by_one(batch.deliveries, batch.records)
+        try:
+            await self._commit_offsets(batch.offsets)
+        except CommitFailedError:
+            # The group rebalanced while this batch was applied. Its effects and inbox rows are committed,
+            # so whoever owns the partitions now re-reads these records and the inbox skips them.
+            log.warning("offsets not committed: the group rebalanced", extra={"group": self.group_id})
+        CONSUMER_BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+        return len(batch.deliveries)
+
+    async def _fetch(self, timeout_ms: int) -> _FetchedBatch:
+        """One `getmany`, decoded: what to apply, what to dead-letter, and the offsets to commit after."""
+        by_partition = await self._consumer.getmany(
             timeout_ms=timeout_ms, max_records=self._settings.consumer_batch_size
         )
-        batches = {partition: records for partition, records in batches.items() if records}
-        if not batches:
-            return 0
-        started = time.perf_counter()
-        deliveries: list[Delivery[Any]] = []
-        records_by_position: dict[tuple[str, int, int], ConsumerRecord[bytes, bytes]] = {}
-        for partition, records in batches.items():
+        batch = _FetchedBatch()
+        for partition, records in by_partition.items():
+            if not records:
+                continue
             logical_topic = self._settings.logical_topic(partition.topic)
             for record in records:
                 try:
                     delivery = _decode_record(record, logical_topic)
                 except PoisonMessage as error:
-                    await self._dead_letter(record, logical_topic, str(error), attempts=1)
+                    batch.poison.append((record, logical_topic, str(error)))
                     continue
                 if delivery is not None and delivery.envelope.type in self._registry.handlers:
-                    deliveries.append(delivery)
-                    records_by_position[(logical_topic, record.partition, record.offset)] = record
-        if deliveries:
-            try:
-                await self._apply(deliveries)
-            except Exception:
-                log.exception("batch failed; retrying its events one by one", extra={"group": self.group_id})
-                await self._apply_one_by_one(deliveries, records_by_position)
-        await self._commit_offsets(
-            {partition: records[-1].offset + 1 for partition, records in batches.items()}
-        )
-        CONSUMER_BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
-        return len(deliveries)
+                    batch.deliveries.append(delivery)
+                    batch.records[(logical_topic, record.partition, record.offset)] = record
+            batch.offsets[partition] = records[-1].offset + 1
+        return batch
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         await self._consumer.commit(offsets)

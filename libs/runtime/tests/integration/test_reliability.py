@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
 from meadow_runtime.consumer import ConsumerRunner
@@ -155,6 +156,47 @@ async def test_c_consumer_crash_between_db_commit_and_offset_commit_applies_once
         assert restarted.runner.handled == 0, "every redelivered event was a duplicate"
     await harness.stop()
     assert await _effects(settings) == Counter({e.id: 1 for e in events})
+
+
+class _ConsumerLosingItsPartitionsBeforeOffsetCommit(ConsumerRunner):  # type: ignore[type-arg]
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        raise CommitFailedError("the group rebalanced while the batch was applied")
+
+
+async def test_c_rebalance_between_db_commit_and_offset_commit_keeps_the_consumer_going(
+    settings: Settings,
+) -> None:
+    """A scale-out rebalance mid-batch must not kill the worker, and the re-read events apply once."""
+    events = [
+        Envelope.wrap(
+            CustomerProfileUpdated(customer_id="c2", city=f"town{i}"),
+            source="t",
+            merchant_id="m1",
+            subject="c2",
+        )
+        for i in range(4)
+    ]
+    await produce(settings, TOPIC, *events)
+    harness = ServiceHarness(settings, SERVICE)
+    await harness.producer.start()
+    losing = _ConsumerLosingItsPartitionsBeforeOffsetCommit(
+        settings, group_id="testbed", topics=[TOPIC], registry=SERVICE.handlers,
+        unit_of_work=harness.uow, dlq_producer=harness.producer,
+    )  # fmt: skip
+    await losing.start()
+    try:
+        # Would raise if a failed offset commit still ended the consumer, as it used to.
+        await eventually(lambda: losing.poll_once(timeout_ms=300), until=lambda n: n > 0)
+    finally:
+        await losing.stop()
+
+    async with running_service(settings, SERVICE) as next_owner:
+        await next_owner.consume()
+        assert next_owner.runner is not None
+        assert losing.handled + next_owner.runner.handled == len(events), "re-read events were skipped"
+    await harness.stop()
+    effects = await _effects(settings)
+    assert [effects[e.id] for e in events] == [1] * len(events)
 
 
 async def test_d_poison_messages_go_to_the_dlq_and_the_partition_moves_on(
