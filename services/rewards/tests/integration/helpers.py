@@ -108,9 +108,10 @@ async def ledger_invariants(svc: ServiceHarness, merchant_id: str) -> dict[str, 
     async with svc.uow() as uow:
         unbalanced = (
             await uow.session.execute(
-                text(
-                    "SELECT t.id FROM transfers t JOIN postings p ON p.transfer_id = t.id "
-                    "WHERE t.merchant_id = :m GROUP BY t.id HAVING sum(p.amount) <> 0"
+                text(  # postings without their transfer count as unbalanced too (no foreign key)
+                    "SELECT p.transfer_id FROM postings p LEFT JOIN transfers t ON t.id = p.transfer_id "
+                    "WHERE t.merchant_id = :m OR t.id IS NULL "
+                    "GROUP BY p.transfer_id HAVING sum(p.amount) <> 0 OR bool_or(t.id IS NULL)"
                 ),
                 {"m": merchant_id},
             )
