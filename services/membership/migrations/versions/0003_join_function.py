@@ -21,8 +21,7 @@ depends_on = None
 # VOLATILE (the default) on purpose: under READ COMMITTED every statement in the body takes a fresh
 # snapshot, so the re-checks after the advisory lock see what a previous holder of the lock committed.
 # The seat UPDATE re-checks `member_count < capacity` on the row's newest version after any wait, so it
-# can come back empty ('no_seat': the caller takes the slow path under the group lock) but never
-# overfills. The event's sub-group fields are only known here; the caller passes the whole envelope as
+# never overfills; 'no_seat' means every sub-group is full (the caller opens the next one or refuses). The event's sub-group fields are only known here; the caller passes the whole envelope as
 # `member.joined` would be written by the runtime's Outbox and the two fields are set in place.
 UPGRADE = """
 CREATE FUNCTION membership_take_seat(
@@ -48,6 +47,12 @@ BEGIN
         o_outcome := 'blacklisted';
         RETURN;
     END IF;
+
+    -- The group row first (the lock order everywhere: customer, group, sub-group): every seat taker
+    -- queues here, so the lowest sub-group with room read next is still that when the UPDATE runs, and
+    -- a call that finds every sub-group full holds no sub-group row. While a slow-path join opens the
+    -- next sub-group it holds this lock, and calls queued here then find the new sub-group.
+    PERFORM 1 FROM groups g WHERE g.merchant_id = p_merchant AND g.id = p_group FOR NO KEY UPDATE;
 
     UPDATE subgroups s SET member_count = s.member_count + 1
      WHERE s.id = (SELECT f.id FROM subgroups f
