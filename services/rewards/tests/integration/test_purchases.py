@@ -103,3 +103,48 @@ async def test_replaying_everything_after_the_inbox_is_gone_changes_no_balance(s
     await deliver(svc, ORDERS, *reversed(events), *events)
     assert [await balance(svc, m, c) for c in ("c1", "c2")] == before
     assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
+
+
+async def test_one_batch_of_orders_repays_debt_in_order_and_keeps_merchants_tiers_and_duplicates_apart(
+    svc: ServiceHarness,
+) -> None:
+    a, b = merchant(), merchant()
+    await purchase_rule(svc, a, "1")
+    await purchase_rule(svc, b, "1.5", exclude=["gift_card"])
+    await svc.client.post(
+        "/v1/tiers",
+        json={"name": "gold", "rank": 1, "threshold_points": 100, "multiplier": "2"},
+        headers=svc.auth(b, "operator"),
+    )
+    await deliver(svc, ORDERS, order_paid(b, "c1", "b1", [("l1", "toys", 10_000)]))  # 150 points: gold
+    await deliver(svc, ORDERS, order_paid(a, "c1", "a1", [("l1", "toys", 10_000)]))
+    async with svc.uow() as uow:  # a's c1 spends 80 of 100, then a refund of a1 leaves a debt of 80
+        locked = await open_wallet(uow, (a, "c1"))
+        outcome = spend(locked.wallet, uuid4(), 80, datetime.now(UTC))
+        await record(
+            uow, locked, outcome, TransferRecord(outcome.transfer, a, "c1", None, 80, datetime.now(UTC))
+        )
+        await uow.commit()
+    await deliver(svc, ORDERS, order_refunded(a, "c1", "a1", "r1", [("l1", 10_000)]))
+    assert await balance(svc, a, "c1") == (0, 80)
+
+    repays, repays_rest, credits = (order_paid(a, "c1", f"a{n}", [("l1", "toys", 5_000)]) for n in (2, 3, 4))
+    gold = order_paid(b, "c1", "b2", [("l1", "toys", 1_000), ("l2", "gift_card", 9_999)])
+    gold_again = order_paid(b, "c1", "b2", [("l1", "toys", 1_000)])  # same order, other event id
+    newcomer = order_paid(b, "c2", "b3", [("l1", "toys", 1_001)])
+    await deliver(svc, ORDERS, repays, gold, newcomer, repays_rest, gold_again, credits)
+
+    assert await balance(svc, a, "c1") == (70, 0)
+    assert await balance(svc, b, "c1") == (150 + 30, 0)  # 10 units × 1.5 × 2; gift cards earn nothing
+    assert await balance(svc, b, "c2") == (15, 0)  # 10.01 units × 1.5, rounded down
+    earned = {
+        e.data["cause_event_id"]: (e.data["points"], e.data["debt_repaid"], e.data["balance_after"])
+        for e in await published(svc, a, {"rewards.points_earned.v1"}, 4)
+    }
+    assert [earned[str(e.id)] for e in (repays, repays_rest, credits)] == [
+        (50, 50, 0),
+        (50, 30, 20),
+        (50, 0, 70),
+    ]
+    for m in (a, b):
+        assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}

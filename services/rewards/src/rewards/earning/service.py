@@ -115,7 +115,8 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelo
         orders[key] = (envelope, order, points, earn_id)
         customer, paid_at = order.customer_id, order.paid_at
         rows.append((envelope.merchant_id, order.order_id, customer, paid_at, json.dumps(lines), earn_id))
-    fresh = [orders[k] for k in await uow.ledger.insert_orders(rows)]
+    created = set(await uow.ledger.insert_orders(rows))
+    fresh = [v for k, v in orders.items() if k in created]  # in delivery order: earlier orders repay first
     first_orders: list[BalanceRow] = []
     for envelope, order, *_ in fresh:
         row = locked[(envelope.merchant_id, order.customer_id)]
