@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,3 +85,42 @@ async def row_counts(svc: ServiceHarness, merchant_id: str) -> dict[str, int]:
             or 0
         )
     return counts
+
+
+@dataclass
+class Receiver:
+    """A minimal HTTP/1.1 server on 127.0.0.1: records each request, answers with the next scripted status."""
+
+    statuses: list[int] = field(default_factory=list)
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    location: str | None = None  # sent with every answer, to script redirects
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)
+        }
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.requests.append((headers, body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        extra = f"Location: {self.location}\r\n" if self.location else ""
+        writer.write(
+            f"HTTP/1.1 {status} X\r\n{extra}Content-Length: 2\r\nConnection: close\r\n\r\nok".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/meadow"
+
+    @classmethod
+    @asynccontextmanager
+    async def listening(cls) -> AsyncIterator[Receiver]:
+        found = cls()
+        server = await asyncio.start_server(found.handle, "127.0.0.1", 0)
+        found.port = server.sockets[0].getsockname()[1]
+        async with server:
+            yield found

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
 
 from content.models import posts, webhook_deliveries
@@ -44,6 +45,13 @@ def _post(merchant_id: str, due: datetime, n: int, **values: Any) -> dict[str, A
         "cron": None,
         **values,
     }
+
+
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Endpoints here are http://127.0.0.1: the operator escape hatches of a dev rig.
+    monkeypatch.setenv("WEBHOOK_ALLOW_HTTP", "true")
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
 
 
 async def _endpoint(svc: ServiceHarness, merchant_id: str, port: int, **body: Any) -> str:

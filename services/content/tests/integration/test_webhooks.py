@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,41 +15,19 @@ from content.publisher.service import publish_all_due
 from content.webhooks.service import deliver_due
 from meadow_runtime.testing.harness import ServiceHarness
 
-from .helpers import make_group, merchant
+from .helpers import Receiver, make_group, merchant
 
 
-@dataclass
-class Receiver:
-    """A minimal HTTP/1.1 server: records each request and answers with the next scripted status."""
-
-    statuses: list[int] = field(default_factory=list)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    port: int = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        headers = {
-            k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)
-        }
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.requests.append((headers, body))
-        status = self.statuses.pop(0) if self.statuses else 200
-        writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
-        await writer.drain()
-        writer.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/meadow"
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The receiver listens on plain http at 127.0.0.1: the operator escape hatches of a dev rig.
+    monkeypatch.setenv("WEBHOOK_ALLOW_HTTP", "true")
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    server = await asyncio.start_server(found.handle, "127.0.0.1", 0)
-    found.port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with Receiver.listening() as found:
         yield found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,6 +19,8 @@ from meadow_contracts.envelope import new_event_id
 from meadow_runtime.auth import Principal
 from meadow_runtime.errors import Conflict, NotFound
 
+from ..config import egress_policy
+from ..domain.egress import EgressPolicy, IPAddress, addresses_problem, ip_literal, url_problem
 from ..domain.webhooks import SIGNATURE_HEADER, gives_up, retry_delay, sign
 from ..problems import invalid
 from ..uow import ContentUnitOfWork
@@ -26,6 +29,7 @@ from .schemas import AttemptOut, DeliveryOut, EndpointCreated, EndpointIn, Endpo
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 DELIVERY_BATCH = 100
+RESOLVE_TIMEOUT_SECONDS = 10.0
 SUBSCRIBABLE = (
     "content.post_published.v1",
     "content.comment_created.v1",
@@ -35,8 +39,12 @@ SUBSCRIBABLE = (
 
 
 async def register_endpoint(
-    uow: ContentUnitOfWork, principal: Principal, body: EndpointIn
+    uow: ContentUnitOfWork, principal: Principal, body: EndpointIn, policy: EgressPolicy | None = None
 ) -> EndpointCreated:
+    url = str(body.url)
+    problem = url_problem(url, policy or egress_policy())
+    if problem is not None:
+        raise invalid("/url", problem, type_="url-not-allowed")
     for index, event_type in enumerate(body.event_types):
         if event_type not in SUBSCRIBABLE:
             raise invalid(f"/event_types/{index}", f"unknown event type; one of {', '.join(SUBSCRIBABLE)}")
@@ -44,7 +52,7 @@ async def register_endpoint(
         {
             "id": new_event_id(),
             "merchant_id": principal.merchant_id,
-            "url": str(body.url),
+            "url": url,
             "secret": secrets.token_hex(32),
             "event_types": list(dict.fromkeys(body.event_types)),
         }
@@ -106,9 +114,48 @@ def summary(row: Row[Any], attempts: list[AttemptOut] | None = None) -> Delivery
     )
 
 
+class EgressRefused(Exception):
+    """The endpoint's host is, or resolves to, an address deliveries must not reach."""
+
+
+async def _pinned_targets(
+    url: httpx.URL, policy: EgressPolicy
+) -> tuple[list[httpx.URL], dict[str, str], dict[str, Any]]:
+    """Resolve the host once, vet every address, and aim the request at the vetted addresses.
+
+    The URL is rewritten to an IP while the `Host` header and the TLS SNI (httpcore's `sni_hostname`,
+    which is also the name the certificate is verified against) keep the registered name: the socket
+    goes to exactly an address that was checked, so a second DNS answer (rebinding) cannot swap it.
+    `Connection: close` because httpx pools connections by the IP in the URL: a TLS connection opened
+    for one merchant's name must not be reused for another name that shares the address.
+    """
+    literal = ip_literal(url.host)
+    if literal is not None:
+        problem = addresses_problem([literal], policy)
+        if problem is not None:
+            raise EgressRefused(problem)
+        return [url], {}, {}
+    name = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+        infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        address = ip_literal(str(sockaddr[0]))
+        if address is not None and address not in addresses:
+            addresses.append(address)
+    problem = addresses_problem(addresses, policy)
+    if problem is not None:
+        raise EgressRefused(problem)
+    headers = {"Host": url.netloc.decode("ascii"), "Connection": "close"}
+    extensions: dict[str, Any] = {"sni_hostname": name} if url.scheme == "https" else {}
+    return [url.copy_with(host=str(address)) for address in addresses], headers, extensions
+
+
 async def _send(
-    client: httpx.AsyncClient, delivery: Row[Any], now: datetime
-) -> tuple[int | None, str | None, int]:
+    client: httpx.AsyncClient, delivery: Row[Any], now: datetime, policy: EgressPolicy
+) -> tuple[int | None, str | None, int, bool]:
+    """One attempt: (status code, error, duration ms, whether the failure is permanent)."""
     body = delivery.payload.encode()
     headers = {
         "Content-Type": "application/json",
@@ -118,14 +165,37 @@ async def _send(
         "Meadow-Attempt": str(delivery.attempts),
     }
     started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
     try:
-        response = await client.post(delivery.url, content=body, headers=headers)
+        targets, pinned_headers, extensions = await _pinned_targets(httpx.URL(delivery.url), policy)
+    except EgressRefused as refused:
+        log.warning("webhook delivery refused", extra={"delivery": str(delivery.id), "reason": str(refused)})
+        return None, f"refused: {refused}", elapsed(), True
+    except (OSError, TimeoutError, UnicodeError, httpx.InvalidURL) as error:
+        # DNS failures are often transient (a merchant fixing a record): the usual backoff applies.
+        return None, f"DNS: {type(error).__name__}: {error}"[:1000], elapsed(), False
+    response: httpx.Response | None = None
+    try:
+        for index, target in enumerate(targets):
+            request = client.build_request(
+                "POST", target, content=body, headers=headers | pinned_headers, extensions=extensions
+            )
+            try:
+                # A redirect is reported, never followed: its target was not vetted.
+                response = await client.send(request, follow_redirects=False)
+                break
+            except httpx.ConnectError:
+                if index == len(targets) - 1:  # every vetted address refused: report the last error
+                    raise
     except httpx.HTTPError as error:
-        return None, f"{type(error).__name__}: {error}"[:1000], int((time.perf_counter() - started) * 1000)
-    elapsed = int((time.perf_counter() - started) * 1000)
+        return None, f"{type(error).__name__}: {error}"[:1000], elapsed(), False
+    assert response is not None
     if 200 <= response.status_code < 300:
-        return response.status_code, None, elapsed
-    return response.status_code, f"HTTP {response.status_code}: {response.text[:500]}", elapsed
+        return response.status_code, None, elapsed(), False
+    return response.status_code, f"HTTP {response.status_code}: {response.text[:500]}", elapsed(), False
 
 
 async def deliver_due(
@@ -133,19 +203,25 @@ async def deliver_due(
     client: httpx.AsyncClient,
     now: datetime,
     limit: int = DELIVERY_BATCH,
+    policy: EgressPolicy | None = None,
 ) -> int:
-    """Lease a batch, send it concurrently outside any transaction, then record each outcome."""
+    """Lease a batch, send it concurrently outside any transaction, then record each outcome.
+
+    A delivery refused by the egress policy fails at once (no retries): the endpoint, not the network,
+    is at fault, and the merchant sees `failed` with the reason and can retry after fixing it.
+    """
     async with uow_factory() as uow:
         claimed = await uow.webhooks.claim_due(now, LEASE, limit)
         await uow.commit()
     if not claimed:
         return 0
-    results = await asyncio.gather(*(_send(client, d, now) for d in claimed))
+    policy = policy or egress_policy()
+    results = await asyncio.gather(*(_send(client, d, now, policy) for d in claimed))
     async with uow_factory() as uow:
-        for delivery, (status_code, error, duration_ms) in zip(claimed, results, strict=True):
+        for delivery, (status_code, error, duration_ms, permanent) in zip(claimed, results, strict=True):
             if error is None:
                 outcome: dict[str, Any] = {"status": "succeeded", "delivered_at": now}
-            elif gives_up(delivery.attempts):
+            elif permanent or gives_up(delivery.attempts):
                 outcome = {"status": "failed"}
                 log.warning("webhook delivery gave up", extra={"delivery": str(delivery.id), "error": error})
             else:
