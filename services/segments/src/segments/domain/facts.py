@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 Lifecycle = Literal["prospect", "new", "repurchase", "non_repurchase", "problem"]
@@ -58,6 +59,10 @@ class Favorite:
     favorited_at: datetime
 
 
+# (what is counted, product, category, amount in minor units, when)
+ActivityItem = tuple[str, str | None, str | None, int, datetime]
+
+
 @dataclass(frozen=True)
 class CustomerFacts:
     customer_id: str
@@ -87,12 +92,37 @@ class CustomerFacts:
         value: str | None = getattr(self, name)
         return value
 
-    @property
+    @cached_property
     def order_ids(self) -> frozenset[str]:
         return frozenset(line.order_id for line in self.lines)
 
+    # The facts as flat tuples (what is counted, product, category, amount, when), built once per
+    # customer: every `purchased` / `refunded` / `favorited` node of every segment scans them.
+    @cached_property
+    def purchase_items(self) -> tuple[ActivityItem, ...]:
+        return tuple((x.order_id, x.product_id, x.category, x.amount_minor, x.paid_at) for x in self.lines)
+
+    @cached_property
+    def refund_items(self) -> tuple[ActivityItem, ...]:
+        return tuple(
+            (x.refund_id, x.product_id, x.category, x.amount_minor, x.refunded_at) for x in self.refunds
+        )
+
+    @cached_property
+    def favorite_items(self) -> tuple[ActivityItem, ...]:
+        return tuple((x.product_id, x.product_id, x.category, 0, x.favorited_at) for x in self.favorites)
+
     def with_segments(self, segments: AbstractSet[str]) -> CustomerFacts:
-        return replace(self, segments=segments)
+        return self._with("segments", segments)
 
     def with_lifecycle(self, stage: Lifecycle) -> CustomerFacts:
-        return replace(self, lifecycle=stage)
+        return self._with("lifecycle", stage)
+
+    def _with(self, name: Literal["segments", "lifecycle"], value: object) -> CustomerFacts:
+        """A copy with one field changed. Not `dataclasses.replace`, which re-runs `__init__` over every
+        field: evaluation makes two copies per customer per batch. The cached views above are carried
+        over, as they derive only from lines, refunds and favorites, which no copy changes."""
+        copy = object.__new__(CustomerFacts)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__[name] = value
+        return copy

@@ -7,14 +7,14 @@ a property test holds the two equal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from .facts import CustomerFacts, Lifecycle, ProfileField
+from .facts import ActivityItem, CustomerFacts, Lifecycle, ProfileField
 
 TagName = Literal["gender", "age_band", "channel", "size", "preference", "spending_power"]
 MAX_WINDOW_DAYS = 3650
@@ -365,30 +365,51 @@ def _profile_predicate(rule: ProfileIs, as_of_year: int) -> Predicate:
 
 
 def _activity_predicate(rule: Purchased | Refunded | Favorited, now: datetime) -> Predicate:
+    # Everything that does not depend on the customer is decided here, once per compile: which facts
+    # are read, which filters apply and whether amounts matter. The returned function is called for
+    # every touched customer and every segment reading it, so it does no more than the rule asks.
     since = window_start(rule.within_days, now)
     product, category = rule.product_id, rule.category
+    min_count, max_count = rule.min_count, rule.max_count
     min_amount = None if isinstance(rule, Favorited) else rule.min_amount
     max_amount = None if isinstance(rule, Favorited) else rule.max_amount
+    weighs_amounts = min_amount is not None or max_amount is not None
 
-    def matches(product_id: str | None, item_category: str | None, at: datetime) -> bool:
-        return (
-            (product is None or product_id == product)
-            and (category is None or item_category == category)
-            and (since is None or at >= since)
-        )
-
-    def count_and_sum(facts: CustomerFacts) -> tuple[int, int]:
-        if isinstance(rule, Purchased):
-            hits = [line for line in facts.lines if matches(line.product_id, line.category, line.paid_at)]
-            return len({h.order_id for h in hits}), sum(h.amount_minor for h in hits)
-        if isinstance(rule, Refunded):
-            refunds = [r for r in facts.refunds if matches(r.product_id, r.category, r.refunded_at)]
-            return len({r.refund_id for r in refunds}), sum(r.amount_minor for r in refunds)
-        favorites = [f for f in facts.favorites if matches(f.product_id, f.category, f.favorited_at)]
-        return len(favorites), 0
+    items: Callable[[CustomerFacts], Sequence[ActivityItem]]
+    if isinstance(rule, Purchased):
+        items = _purchase_items
+    elif isinstance(rule, Refunded):
+        items = _refund_items
+    else:
+        items = _favorite_items
 
     def predicate(facts: CustomerFacts) -> bool:
-        count, total = count_and_sum(facts)
-        return _in_range(count, rule.min_count, rule.max_count) and _in_range(total, min_amount, max_amount)
+        counted: set[str] = set()
+        total = 0
+        for key, product_id, item_category, amount, at in items(facts):
+            if (
+                (product is None or product_id == product)
+                and (category is None or item_category == category)
+                and (since is None or at >= since)
+            ):
+                counted.add(key)
+                total += amount
+        count = len(counted)
+        if count < min_count or (max_count is not None and count > max_count):
+            return False
+        return not weighs_amounts or _in_range(total, min_amount, max_amount)
 
     return predicate
+
+
+# (what is counted, product, category, amount, when): distinct orders, distinct refunds, each favorite.
+def _purchase_items(facts: CustomerFacts) -> Sequence[ActivityItem]:
+    return facts.purchase_items
+
+
+def _refund_items(facts: CustomerFacts) -> Sequence[ActivityItem]:
+    return facts.refund_items
+
+
+def _favorite_items(facts: CustomerFacts) -> Sequence[ActivityItem]:
+    return facts.favorite_items

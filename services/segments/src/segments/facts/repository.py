@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils import uuid7
 
 from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
 
@@ -134,16 +136,24 @@ INVITERS_OF = text(
 
 
 # A batch's membership changes and the events announcing them, in one statement: the memberships are
-# deleted/inserted and the outbox rows built from the same arrays, so a row and its event cannot part.
-# Envelopes are assembled by Postgres (jsonb_build_object) rather than one pydantic model per event:
-# the events are ours, their fields are typed columns here, and the relay publishes `payload::text`.
+# deleted/inserted and the outbox rows built from the same rows, so a membership and its event cannot
+# part. Envelopes are assembled by Postgres (jsonb_build_object) rather than one pydantic model per
+# event: the events are ours, their fields are typed columns here, and the relay publishes
+# `payload::text`. The thousands of (key, customer) pairs travel as JSON arrays, one parameter each:
+# binding them as SQL arrays costs the driver a type check per element.
 RECORD_CHANGES = text(
     """
     WITH change AS (
-        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:keys AS varchar[]),
-                             CAST(:customers AS varchar[]), CAST(:segment_ids AS text[]),
-                             CAST(:old_stages AS text[]), CAST(:new_stages AS text[]))
-             WITH ORDINALITY AS c(id, kind, segment_key, customer_id, segment_id, old_stage, new_stage, n)
+        SELECT CAST(i.value AS uuid) AS id, k.value AS segment_key, c.value AS customer_id, n,
+               CASE WHEN n <= :exits THEN 'exited' ELSE 'entered' END AS kind
+        FROM json_array_elements_text(CAST(:ids AS json)) WITH ORDINALITY AS i(value, n)
+        JOIN json_array_elements_text(CAST(:keys AS json)) WITH ORDINALITY AS k(value, n) USING (n)
+        JOIN json_array_elements_text(CAST(:customers AS json)) WITH ORDINALITY AS c(value, n) USING (n)
+    ),
+    stage AS (
+        SELECT * FROM unnest(CAST(:stage_ids AS uuid[]), CAST(:stage_customers AS varchar[]),
+                             CAST(:old_stages AS varchar[]), CAST(:new_stages AS varchar[]))
+             WITH ORDINALITY AS s(id, customer_id, old_stage, new_stage, n)
     ),
     exited AS (
         DELETE FROM segment_memberships m USING change c
@@ -155,32 +165,35 @@ RECORD_CHANGES = text(
         SELECT :merchant, segment_key, customer_id, :at FROM change WHERE kind = 'entered'
         ON CONFLICT DO NOTHING
     ),
-    -- Its own arrays, probed through the primary key: the planner cannot size a CTE scan.
+    -- Probed through the primary key: the planner cannot size a CTE scan.
     staged AS (
-        UPDATE customers u SET lifecycle = s.stage
-        FROM unnest(CAST(:staged_customers AS varchar[]), CAST(:stages AS varchar[])) AS s(customer_id, stage)
+        UPDATE customers u SET lifecycle = s.new_stage FROM stage s
         WHERE u.merchant_id = :merchant AND u.customer_id = s.customer_id
-          AND u.customer_id = ANY(CAST(:staged_customers AS varchar[]))
+          AND u.customer_id = ANY(CAST(:stage_customers AS varchar[]))
+    ),
+    event AS (
+        SELECT c.id, c.customer_id, c.n,
+               CASE c.kind WHEN 'exited' THEN CAST(:exited_type AS text) ELSE CAST(:entered_type AS text) END
+                   AS type,
+               jsonb_build_object(
+                   'segment_id', CAST(:segment_ids AS jsonb) ->> c.segment_key, 'segment_key', c.segment_key,
+                   'customer_id', c.customer_id, c.kind || '_at', CAST(:at_json AS text)) AS data
+        FROM change c
+        UNION ALL
+        SELECT s.id, s.customer_id, :exits + :entries + s.n, CAST(:lifecycle_type AS text),
+               jsonb_build_object(
+                   'customer_id', s.customer_id, 'old_stage', s.old_stage, 'new_stage', s.new_stage,
+                   'changed_at', CAST(:at_json AS text))
+        FROM stage s
     )
     INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
-    SELECT c.id, CAST(:topic AS text), CAST(:merchant AS text) || ':' || c.customer_id, t.type,
+    SELECT e.id, CAST(:topic AS text), CAST(:merchant AS text) || ':' || e.customer_id, e.type,
            jsonb_build_object(
-               'id', c.id, 'type', t.type, 'source', CAST(:source AS text), 'time', CAST(:time AS text),
-               'merchant_id', CAST(:merchant AS text), 'subject', c.customer_id,
-               'data', CASE c.kind
-                   WHEN 'lifecycle' THEN jsonb_build_object(
-                       'customer_id', c.customer_id, 'old_stage', c.old_stage, 'new_stage', c.new_stage,
-                       'changed_at', CAST(:at_json AS text))
-                   ELSE jsonb_build_object(
-                       'segment_id', c.segment_id, 'segment_key', c.segment_key,
-                       'customer_id', c.customer_id, c.kind || '_at', CAST(:at_json AS text))
-               END),
+               'id', e.id, 'type', e.type, 'source', CAST(:source AS text), 'time', CAST(:time AS text),
+               'merchant_id', CAST(:merchant AS text), 'subject', e.customer_id, 'data', e.data),
            CAST(:headers AS jsonb)
-    FROM change c
-    JOIN (VALUES ('exited', CAST(:exited_type AS text)), ('entered', CAST(:entered_type AS text)),
-                 ('lifecycle', CAST(:lifecycle_type AS text)))
-        AS t(kind, type) ON t.kind = c.kind
-    ORDER BY c.n
+    FROM event e
+    ORDER BY e.n
     """
 )
 
@@ -407,34 +420,40 @@ class FactsRepository:
     async def record_changes(
         self,
         merchant: str,
-        changes: Mapping[str, Sequence[Any]],
+        exits: Sequence[tuple[str, str]],
+        entries: Sequence[tuple[str, str]],
+        stages: Sequence[tuple[str, str, str]],
         *,
+        segment_ids: Mapping[str, str],
         at: datetime,
         at_json: str,
         envelope: Mapping[str, str],
     ) -> None:
-        """`changes` holds parallel arrays (ids, kinds, keys, customers, segment_ids, old_stages, new_stages);
-        `envelope` the constant parts of the outbox rows (topic, source, time, headers, the three types)."""
-        if changes["ids"]:
-            staged = [
-                (customer, stage)
-                for kind, customer, stage in zip(
-                    changes["kinds"], changes["customers"], changes["new_stages"], strict=True
-                )
-                if kind == "lifecycle"
-            ]
-            await self.session.execute(
-                RECORD_CHANGES,
-                {
-                    **changes,
-                    **envelope,
-                    "staged_customers": [customer for customer, _ in staged],
-                    "stages": [stage for _, stage in staged],
-                    "merchant": merchant,
-                    "at": at,
-                    "at_json": at_json,
-                },
-            )
+        """`exits`/`entries` are (segment_key, customer_id), `stages` (customer_id, old, new), in the
+        order their events go out; `segment_ids` maps every key named to its id; `envelope` holds the
+        constant parts of the outbox rows (topic, source, time, headers, the three event types)."""
+        pairs = [*exits, *entries]
+        if not pairs and not stages:
+            return
+        await self.session.execute(
+            RECORD_CHANGES,
+            {
+                **envelope,
+                "merchant": merchant,
+                "at": at,
+                "at_json": at_json,
+                "exits": len(exits),
+                "entries": len(entries),
+                "ids": json.dumps([str(uuid7()) for _ in pairs]),
+                "keys": json.dumps([key for key, _ in pairs]),
+                "customers": json.dumps([customer for _, customer in pairs]),
+                "segment_ids": json.dumps(segment_ids),
+                "stage_ids": [str(uuid7()) for _ in stages],
+                "stage_customers": [customer for customer, _, _ in stages],
+                "old_stages": [old for _, old, _ in stages],
+                "new_stages": [new for _, _, new in stages],
+            },
+        )
 
     async def enter_segments(self, merchant: str, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
         """`pairs` are (segment_key, customer_id)."""

@@ -14,7 +14,6 @@ from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import TypeAdapter
-from uuid_utils import uuid7
 
 from meadow_contracts import CustomerLifecycleChanged, SegmentEntered, SegmentExited, Topic
 from meadow_runtime.telemetry import current_trace_headers
@@ -76,47 +75,23 @@ async def record_outcomes(
     Exits first, then entries, then lifecycle changes, so a customer's move from `lifecycle:new` to
     `lifecycle:repurchase` reads as exit then enter; within each, customers in the order of `outcomes`.
     """
-    kinds: list[str] = []
-    keys: list[str | None] = []
-    customers: list[str] = []
-    segments: list[str | None] = []
     names = {key: str(id_) for key, id_ in segment_ids.items()}
-
-    def segment_id(key: str) -> str:
-        found = names.get(key)
-        if found is None:
-            found = names[key] = str(builtin_segment_id(merchant, key))
-        return found
-
-    for kind in ("exited", "entered"):
-        for o in outcomes:
-            for key in sorted(o.exited if kind == "exited" else o.entered):
-                kinds.append(kind)
-                keys.append(key)
-                customers.append(o.customer_id)
-                segments.append(segment_id(key))
-    old_stages: list[str | None] = [None] * len(kinds)
-    new_stages: list[str | None] = [None] * len(kinds)
-    for o in outcomes:
-        if o.lifecycle_after != o.lifecycle_before:
-            kinds.append("lifecycle")
-            keys.append(None)
-            customers.append(o.customer_id)
-            segments.append(None)
-            old_stages.append(o.lifecycle_before)
-            new_stages.append(o.lifecycle_after)
-    ids = [str(uuid7()) for _ in kinds]
+    exits = [(key, o.customer_id) for o in outcomes for key in sorted(o.exited)]
+    entries = [(key, o.customer_id) for o in outcomes for key in sorted(o.entered)]
+    for key, _ in (*exits, *entries):
+        if key not in names:
+            names[key] = str(builtin_segment_id(merchant, key))
+    stages = [
+        (o.customer_id, o.lifecycle_before, o.lifecycle_after)
+        for o in outcomes
+        if o.lifecycle_after != o.lifecycle_before
+    ]
     await uow.facts.record_changes(
         merchant,
-        {
-            "ids": ids,
-            "kinds": kinds,
-            "keys": keys,
-            "customers": customers,
-            "segment_ids": segments,
-            "old_stages": old_stages,
-            "new_stages": new_stages,
-        },
+        exits,
+        entries,
+        stages,
+        segment_ids=names,
         at=now,
         at_json=_json_time(now),
         envelope={
