@@ -24,7 +24,8 @@ def test_the_fast_points_earned_json_decodes_to_the_same_envelope_as_the_models(
             source=SOURCE, merchant_id="m1", subject="c1", id=event_id, time=now,
         )  # fmt: skip
 
-        fast = Envelope.from_bytes(points_earned_json(done, event_id, now.isoformat()).encode())
-
+        raw = points_earned_json(done, event_id, now)
+        fast = Envelope.from_bytes(raw.encode())
+        assert raw == expected.model_dump_json()
         assert fast == expected
         assert decode(fast) == decode(expected)
