@@ -21,16 +21,23 @@ depends_on = None
 # VOLATILE (the default) on purpose: under READ COMMITTED every statement in the body takes a fresh
 # snapshot, so the re-checks after the advisory lock see what a previous holder of the lock committed.
 # The seat UPDATE re-checks `member_count < capacity` on the row's newest version after any wait, so it
-# never overfills; 'no_seat' means every sub-group is full (the caller opens the next one or refuses). The event's sub-group fields are only known here; the caller passes the whole envelope as
-# `member.joined` would be written by the runtime's Outbox and the two fields are set in place.
+# never overfills; 'no_seat' means the set is full (the caller's slow path refuses, or seats the
+# customer if a seat freed meanwhile). The event's sub-group fields are only known here; the caller
+# passes the whole envelope as the runtime's Outbox would write it and the two fields are set in place.
 UPGRADE = """
 CREATE FUNCTION membership_take_seat(
     p_merchant text, p_group uuid, p_customer text, p_route text, p_invite uuid,
     p_membership uuid, p_joined_at timestamptz,
     p_event uuid, p_topic text, p_key text, p_type text, p_envelope jsonb, p_headers jsonb,
+    p_new_subgroup uuid,
     OUT o_outcome text, OUT o_membership uuid, OUT o_subgroup uuid, OUT o_number integer,
     OUT o_route text, OUT o_invite uuid, OUT o_joined_at timestamptz
 ) LANGUAGE plpgsql AS $$
+DECLARE
+    v_capacity integer;
+    v_max_subgroups integer;
+    v_count integer;
+    v_last integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_merchant || ':' || p_customer, 7));
 
@@ -49,10 +56,14 @@ BEGIN
     END IF;
 
     -- The group row first (the lock order everywhere: customer, group, sub-group): every seat taker
-    -- queues here, so the lowest sub-group with room read next is still that when the UPDATE runs, and
-    -- a call that finds every sub-group full holds no sub-group row. While a slow-path join opens the
-    -- next sub-group it holds this lock, and calls queued here then find the new sub-group.
-    PERFORM 1 FROM groups g WHERE g.merchant_id = p_merchant AND g.id = p_group FOR NO KEY UPDATE;
+    -- queues here, so the seats read next are still what they are when the UPDATE or INSERT runs, and a
+    -- call that finds the set full holds no sub-group row.
+    SELECT g.subgroup_capacity, g.max_subgroups INTO v_capacity, v_max_subgroups
+      FROM groups g WHERE g.merchant_id = p_merchant AND g.id = p_group FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        o_outcome := 'no_group';
+        RETURN;
+    END IF;
 
     UPDATE subgroups s SET member_count = s.member_count + 1
      WHERE s.id = (SELECT f.id FROM subgroups f
@@ -61,8 +72,18 @@ BEGIN
        AND s.member_count < s.capacity
     RETURNING s.id, s.number INTO o_subgroup, o_number;
     IF NOT FOUND THEN
-        o_outcome := 'no_seat';
-        RETURN;
+        -- Every sub-group is full: open the next one, as domain.placement.place decides (numbers stay
+        -- dense, so one past the highest), unless the set has all the sub-groups it may have.
+        SELECT count(*), COALESCE(max(f.number), 0) INTO v_count, v_last
+          FROM subgroups f WHERE f.merchant_id = p_merchant AND f.group_id = p_group;
+        IF v_count >= v_max_subgroups THEN
+            o_outcome := 'no_seat';
+            RETURN;
+        END IF;
+        o_subgroup := p_new_subgroup;
+        o_number := v_last + 1;
+        INSERT INTO subgroups (id, merchant_id, group_id, number, capacity, member_count)
+        VALUES (o_subgroup, p_merchant, p_group, o_number, v_capacity, 1);
     END IF;
 
     INSERT INTO memberships (id, merchant_id, group_id, subgroup_id, customer_id, route, invite_id, joined_at)
@@ -91,5 +112,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         "DROP FUNCTION membership_take_seat(text, uuid, text, text, uuid, uuid, timestamptz, uuid, text, text, "
-        "text, jsonb, jsonb)"
+        "text, jsonb, jsonb, uuid)"
     )

@@ -26,7 +26,7 @@ async def test_member_joined_row_is_the_envelope_the_outbox_would_write(
     svc: ServiceHarness, create_group: Any, join: Any
 ) -> None:
     group = await create_group(subgroup_capacity=2)
-    for customer in ("row-a", "row-b", "row-c"):  # the third opens sub-group 2 (the slow path)
+    for customer in ("row-a", "row-b", "row-c"):  # the third opens sub-group 2
         assert (await join(group["id"], customer)).status_code == 200
     joined = await join(group["id"], "row-d")
     assert joined.status_code == 200
@@ -50,7 +50,7 @@ async def test_member_joined_row_is_the_envelope_the_outbox_would_write(
     assert (event.customer_id, str(event.group_id), event.route) == ("row-d", group["id"], "direct")
     assert envelope.source == "membership"
 
-    # The slow path's row (sub-group opened under the group lock) has the same shape.
+    # The row of the join that opened sub-group 2.
     [slow] = await _outbox_rows(svc, "row-c")
     slow_event = decode(Envelope.model_validate(slow.payload))
     assert isinstance(slow_event, MemberJoined)
@@ -93,3 +93,40 @@ async def test_seat_call_rechecks_membership_and_blacklist_and_writes_nothing_th
         )
     assert (members, seats) == (0, 1)
     assert [r.type for r in await _outbox_rows(svc, "late-block")] == [MemberBlocked.event_type]
+
+
+async def test_joins_inside_a_unit_of_work_open_sub_groups_and_stay_atomic_with_their_audit(
+    svc: ServiceHarness, create_group: Any
+) -> None:
+    """Staff joins and idempotent joins share their transaction (audit, key): the seat call runs inside it."""
+    group = await create_group(subgroup_capacity=2, max_subgroups=2)
+    path = f"/v1/groups/{group['id']}/members"
+    operator = svc.auth("m1", "operator")
+    numbers = []
+    for n in range(3):
+        added = await svc.client.post(path, json={"customer_id": f"staff-add-{n}"}, headers=operator)
+        assert added.status_code == 200, added.text
+        numbers.append(added.json()["subgroup_number"])
+    keyed = {**svc.auth("m1", "customer", "keyed"), "Idempotency-Key": "keyed-join"}
+    first = await svc.client.post(path, json={"customer_id": "keyed"}, headers=keyed)
+    replay = await svc.client.post(path, json={"customer_id": "keyed"}, headers=keyed)
+    full = await svc.client.post(path, json={"customer_id": "staff-add-9"}, headers=operator)
+
+    assert numbers == [1, 1, 2]
+    assert first.json()["subgroup_number"] == 2
+    assert replay.json() == first.json()
+    assert (full.status_code, full.json()["reason"]) == (409, "group_full")
+    async with svc.uow() as uow:
+        audited = await uow.session.scalar(
+            text("SELECT count(*) FROM audit_log WHERE action = 'member.added' AND target = :g"),
+            {"g": group["id"]},
+        )
+        counts = list(
+            await uow.session.execute(
+                text("SELECT number, member_count FROM subgroups WHERE group_id = :g ORDER BY number"),
+                {"g": group["id"]},
+            )
+        )
+    assert audited == 3
+    assert [tuple(r) for r in counts] == [(1, 2), (2, 2)]
+    assert len(await _outbox_rows(svc, "keyed")) == 1

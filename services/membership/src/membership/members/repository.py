@@ -30,12 +30,12 @@ class MembershipRecord:
     joined_at: datetime
 
 
-SeatOutcome = Literal["joined", "existing", "blacklisted", "no_seat"]
+SeatOutcome = Literal["joined", "existing", "blacklisted", "no_seat", "no_group"]
 
 
 @dataclass(frozen=True)
 class SeatTaken:
-    """`joined` and `existing` carry the membership; `blacklisted` and `no_seat` wrote nothing."""
+    """`joined` and `existing` carry the membership; the others wrote nothing. `no_seat`: the set is full."""
 
     outcome: SeatOutcome
     membership: MembershipRecord | None
@@ -107,7 +107,7 @@ SEATS = text("SELECT * FROM subgroups WHERE group_id = :group ORDER BY number")
 
 # The fast path of a join, all of it after the eligibility decision: migration 0003 says what it does.
 TAKE_SEAT_AND_RECORD = (
-    "SELECT * FROM membership_take_seat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    "SELECT * FROM membership_take_seat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 )
 
 TAKE_SEAT = text(
@@ -190,29 +190,22 @@ class MemberRepository:
         joined_at: datetime,
         joined_event: OutboxRow,
     ) -> SeatTaken:
-        """Seat the customer in the lowest-numbered sub-group with room and record the membership and its
-        `member.joined` outbox row, in one call (migration 0003).
+        """Seat the customer in the lowest-numbered sub-group with room, or in a newly opened one, and record
+        the membership and its `member.joined` outbox row, in one call (migration 0003).
 
-        Outside a transaction the call is its own transaction: it commits before it answers, so the seat's
-        row lock is never held across a round trip. Inside one, a miss rolls back to a savepoint: an UPDATE
-        whose re-check fails keeps the row lock it took, and holding a full sub-group's row while the slow
-        path waits for it (under the group lock) would deadlock.
+        Outside a transaction the call is its own transaction: it commits before it answers, so the group's
+        and sub-group's row locks are never held across a round trip. Inside one it is one more statement.
         """
         driver = await self._driver()
-        in_transaction: bool = driver.is_in_transaction()
-        if in_transaction:
-            await driver.execute("SAVEPOINT fast_seat")
         membership_id = new_event_id()
         row = await driver.fetchrow(
             TAKE_SEAT_AND_RECORD,
             merchant_id, group_id, customer_id, route, invite_id, membership_id, joined_at,
             joined_event.id, joined_event.topic, joined_event.key, joined_event.type, joined_event.payload,
-            joined_event.headers,
+            joined_event.headers, new_event_id(),
         )  # fmt: skip
         outcome: SeatOutcome = row["o_outcome"]
-        if outcome == "no_seat" or outcome == "blacklisted":
-            if in_transaction:
-                await driver.execute("ROLLBACK TO SAVEPOINT fast_seat")
+        if row["o_membership"] is None:
             return SeatTaken(outcome, None)
         return SeatTaken(
             outcome,

@@ -124,9 +124,11 @@ def _joined_event(
 
 
 def _seated(seat: SeatTaken, group_id: UUID) -> JoinOutcome | None:
-    """The outcome of the one-call seat, or None when no sub-group had room (the slow path decides)."""
+    """The outcome of the one-call seat, or None when the set is full (the slow path decides)."""
     if seat.outcome == "blacklisted":
         raise JoinRefused("blacklisted", group_id, "Blocked customers cannot join this merchant's groups.")
+    if seat.outcome == "no_group":
+        raise NotFound("group", group_id)
     if seat.membership is None:
         return None
     return JoinOutcome(seat.membership, newly_joined=seat.outcome == "joined")
@@ -190,8 +192,8 @@ async def join_as_own_transaction(
 
     The eligibility read takes no lock: a segment, tier or rule change landing just after it is the same
     as that change arriving just after the join. What the customer lock guards (already a member, blocked)
-    is checked again under that lock by the seat call. When no sub-group has room, the whole join runs
-    again the transactional way, which opens the next sub-group or refuses under the group lock.
+    is checked again under that lock by the seat call. When the set is full, the whole join runs again
+    the transactional way, which refuses (and tells the owner) or takes a seat freed meanwhile.
     """
     if uow.session.in_transaction():
         raise RuntimeError("a join as its own transaction needs a unit of work that has not begun")
