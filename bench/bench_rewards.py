@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from harness import BenchContext, Measurement, Stopwatch, percentile, rate
 from meadow_contracts import Envelope, OrderLine, OrderPaid, Topic, decode
 from meadow_runtime.auth import issue_token
+from meadow_runtime.cli import freeze_startup_heap
 from meadow_runtime.consumer import ConsumerRunner, Delivery
 from meadow_runtime.db import create_engine, create_session_factory, plain_url
 from meadow_runtime.inbox import claim_new
@@ -102,6 +103,7 @@ async def _ingest(settings: Settings, count: int) -> tuple[float, int]:
         dlq_producer=dlq,
     )
     await runner.start()
+    freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
     try:
         await runner.wait_until_assigned()
         with Stopwatch() as watch:
