@@ -89,7 +89,11 @@ def build_app(settings: Settings, service: ServiceDefinition) -> FastAPI:
         app.include_router(router)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
     app.add_middleware(_PrometheusMiddleware)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    # One server span per request; the per-message `receive`/`send` child spans cost ~8% of a busy
+    # endpoint's CPU and tell an operator nothing the server span does not.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
     return app
 
 
