@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from harness import BenchContext, Measurement, Stopwatch, rate
 from meadow_contracts import CustomerProfileUpdated, Envelope, OrderLine, OrderPaid
+from meadow_runtime.cli import freeze_startup_heap
 from meadow_runtime.kafka import create_producer
 from meadow_runtime.testing.harness import running_service
 from segments.app import MIGRATIONS_DIR, SERVICE
@@ -237,6 +238,7 @@ async def _produce_and_consume(svc: Any, settings: Any, events: list[Any]) -> tu
     finally:
         await producer.stop()
     target = runner.handled + len(events)
+    freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
     with Stopwatch() as consume:
         while runner.handled < target:
             await runner.poll_once(timeout_ms=1000)
