@@ -59,8 +59,13 @@ class TopicReader:
     async def __aenter__(self) -> TopicReader:
         await self._consumer.start()
         partitions = await eventually(lambda: self._partitions(), until=lambda found: bool(found), timeout=10)
-        self._consumer.assign([TopicPartition(self._topic, p) for p in partitions])
-        await self._consumer.seek_to_beginning()
+        assigned = [TopicPartition(self._topic, p) for p in partitions]
+        self._consumer.assign(assigned)
+        # Test topics are fresh and never truncated, so every partition starts at offset 0. Asking the
+        # broker for its earliest offset instead (seek_to_beginning) once got 17 back for a partition
+        # that two relays had just written to at once, and the reader never saw those 17 records.
+        for partition in assigned:
+            self._consumer.seek(partition, 0)
         return self
 
     async def _partitions(self) -> set[int]:
