@@ -87,6 +87,18 @@ def render(membership: MembershipRecord, *, already_member: bool = False) -> Mem
     )
 
 
+async def _join_context(
+    uow: MembershipUnitOfWork, merchant_id: str, group_id: UUID, customer_id: str
+) -> JoinContext:
+    """The customer's standing toward the group; raises NotFound, or JoinRefused unless already a member."""
+    context = await uow.members.join_context(merchant_id, group_id, customer_id)
+    if context is None:
+        raise NotFound("group", group_id)
+    if context.existing is None and (refusal := _refusal(context, group_id)) is not None:
+        raise refusal
+    return context
+
+
 def _refusal(context: JoinContext, group_id: UUID) -> JoinRefused | None:
     if context.blacklisted:
         return JoinRefused("blacklisted", group_id, "Blocked customers cannot join this merchant's groups.")
@@ -145,14 +157,9 @@ async def join(
 ) -> JoinOutcome:
     """Seat the customer, or raise `JoinRefused` saying why. Joining twice returns the first membership."""
     await uow.members.lock_customer(merchant_id, customer_id)
-    context = await uow.members.join_context(merchant_id, group_id, customer_id)
-    if context is None:
-        raise NotFound("group", group_id)
+    context = await _join_context(uow, merchant_id, group_id, customer_id)
     if context.existing is not None:
         return JoinOutcome(context.existing, newly_joined=False)
-    refusal = _refusal(context, group_id)
-    if refusal is not None:
-        raise refusal
 
     joined_at = utc_now()
     seat = await uow.members.take_first_free_seat(
@@ -197,14 +204,9 @@ async def join_as_own_transaction(
     """
     if uow.session.in_transaction():
         raise RuntimeError("a join as its own transaction needs a unit of work that has not begun")
-    context = await uow.members.join_context(merchant_id, group_id, customer_id)
-    if context is None:
-        raise NotFound("group", group_id)
+    context = await _join_context(uow, merchant_id, group_id, customer_id)
     if context.existing is not None:
         return JoinOutcome(context.existing, newly_joined=False)
-    refusal = _refusal(context, group_id)
-    if refusal is not None:
-        raise refusal
 
     joined_at = utc_now()
     seat = await uow.members.take_first_free_seat(
