@@ -138,6 +138,11 @@ def main() -> int:
             k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"}
         }
         env_base.update({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ENVIRONMENT": "dev", "LOG_LEVEL": "INFO"})
+        # On a developer's machine a webhook receiver is usually http://localhost:…; the content service
+        # refuses such URLs by default (SSRF guard), so the dev stack opens both escape hatches unless the
+        # developer has set them.
+        env_base.setdefault("WEBHOOK_ALLOW_HTTP", "true")
+        env_base.setdefault("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")
         urls: dict[str, str] = {}
         for number, service in enumerate(SERVICES):
             database_url = sqlalchemy_url(with_database(admin_url, databases[service]))
