@@ -57,6 +57,22 @@ def create_runtime_tables() -> None:
         op.execute(statement)
 
 
+def add_outbox_position() -> None:
+    """A later revision for databases made before the outbox had `position` (the relay's order).
+
+    Idempotent: a fresh database already has it from `create_runtime_tables`. Existing unpublished rows
+    are numbered in their physical order, which is as good as the `created_at` order they had.
+    """
+    from alembic import op
+
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS position bigint GENERATED ALWAYS AS IDENTITY")
+    op.execute("DROP INDEX IF EXISTS ix_outbox_unpublished")
+    op.execute(
+        "CREATE INDEX IF NOT EXISTS ix_outbox_unpublished_position ON outbox (position) "
+        "WHERE published_at IS NULL"
+    )
+
+
 def drop_runtime_tables() -> None:
     from alembic import op
 

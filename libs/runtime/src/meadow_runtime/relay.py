@@ -33,7 +33,7 @@ CLAIM_SQL = """
     SELECT id, aggregatetype, aggregateid, payload::text AS payload, headers::text AS headers
     FROM outbox
     WHERE published_at IS NULL
-    ORDER BY created_at
+    ORDER BY position
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 """

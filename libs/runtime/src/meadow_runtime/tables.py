@@ -7,8 +7,10 @@ The outbox columns follow Debezium's outbox event router, so a CDC connector can
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -49,9 +51,12 @@ def define_runtime_tables(metadata: MetaData) -> None:
         Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True), nullable=True),
+        # Relay order. Rows of one unit of work share `created_at` (the transaction's start), so that
+        # cannot order one customer's events within it; positions are drawn as the rows are written.
+        Column("position", BigInteger, Identity(always=True), nullable=False),
         Index(
-            "ix_outbox_unpublished",
-            "created_at",
+            "ix_outbox_unpublished_position",
+            "position",
             postgresql_where=text("published_at IS NULL"),
         ),
         Index("ix_outbox_created_at", "created_at"),

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
@@ -90,6 +90,39 @@ async def test_a_each_event_is_published_exactly_once_with_two_relays(
         envelopes = await reader.wait_for(len(ids))
     assert Counter(e.id for e in envelopes) == Counter(ids)
     assert await _unpublished(settings) == 0
+
+
+async def test_one_customers_events_leave_in_the_order_they_were_written(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    """Rows of one transaction share `created_at`; the relay must still keep their order per key."""
+    earlier = await _emit(testbed, ["ordered"])
+    async with testbed.uow() as uow:
+        later = [
+            uow.outbox.add(
+                CustomerProfileUpdated(customer_id="ordered", city=f"city{i}"),
+                merchant_id="m1",
+                subject="ordered",
+            ).id
+            for i in range(40)
+        ]
+        await uow.commit()
+    small_batches = settings.model_copy(update={"outbox_batch_size": 7})
+    relay = OutboxRelay(small_batches)
+    await relay.start()
+    try:
+        await relay.drain()
+    finally:
+        await relay.stop()
+
+    async with TopicReader(settings, TOPIC) as reader:
+
+        def ordered(records: list[ConsumerRecord[bytes, bytes]]) -> list[UUID]:
+            envelopes = (Envelope.from_bytes(r.value or b"") for r in records)
+            return [e.id for e in envelopes if e.subject == "ordered"]
+
+        records = await eventually(reader.read_available, until=lambda rs: len(ordered(rs)) >= 41)
+    assert ordered(records) == earlier + later
 
 
 class _RelayCrashingBeforeMark(OutboxRelay):
