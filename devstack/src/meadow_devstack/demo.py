@@ -139,6 +139,11 @@ async def load_demo_data(urls: dict[str, str], token: str, settings: Settings) -
     """Configure the demo merchant through the APIs, then send its order history as events."""
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=10, headers=headers) as client:
+        # The dev databases outlive a `make run`; a second run keeps what the first one loaded.
+        existing_tiers = await client.get(f"{urls['rewards']}/v1/tiers")
+        existing_tiers.raise_for_status()
+        if existing_tiers.json():
+            return f"merchant {MERCHANT}: kept from an earlier run (`make clean` starts from nothing)"
         for service, path, body in merchant_setup():
             response = await client.post(f"{urls[service]}{path}", json=body)
             if response.status_code >= 300:
