@@ -81,6 +81,7 @@ def build_app(settings: Settings, service: ServiceDefinition) -> FastAPI:
         root_path_in_servers=False,
     )
     app.state.settings = settings
+    app.state.verified_tokens = {}  # token → (principal, expiry): see auth.authenticate
     app.state.service = service
     app.state.migrations_head = head_revision(service.migrations_dir)
     install_problem_handlers(app)

@@ -81,6 +81,11 @@ def issue_token(
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
+    return _verify(settings, token)[0]
+
+
+def _verify(settings: Settings, token: str) -> tuple[Principal, float]:
+    """The token's principal and its expiry (Unix seconds); raises a 401 problem on any flaw."""
     key = (
         settings.jwt_secret.get_secret_value()
         if settings.jwt_algorithm == "HS256"
@@ -103,13 +108,14 @@ def verify_token(settings: Settings, token: str) -> Principal:
     customer_id = claims.get("customer_id")
     if role == "customer" and not customer_id:
         raise _unauthorized("A customer token must carry customer_id")
-    return Principal(
+    principal = Principal(
         merchant_id=str(claims["merchant_id"]),
         subject=str(claims["sub"]),
         role=role,
         scopes=frozenset(claims.get("scopes") or ()),
         customer_id=customer_id,
     )
+    return principal, float(claims["exp"])
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -117,6 +123,7 @@ def _unauthorized(detail: str) -> Problem:
 
 
 _bearer = HTTPBearer(auto_error=False)
+VERIFIED_TOKENS_PER_APP = 10_000
 
 
 async def authenticate(
@@ -124,8 +131,21 @@ async def authenticate(
 ) -> Principal:
     if credentials is None:
         raise _unauthorized("Send 'Authorization: Bearer <token>'.")
-    settings: Settings = request.app.state.settings
-    return verify_token(settings, credentials.credentials)
+    # Verifying a signature costs more than most of a request's own work, and a client (a storefront, a
+    # logged-in customer) sends the same token with every request: a verified token's principal is kept
+    # per app (so per signing key) until the token's `exp`. Only tokens that verified are kept; the bound
+    # keeps a flood of distinct tokens from growing the map without limit.
+    token = credentials.credentials
+    verified: dict[str, tuple[Principal, float]] = request.app.state.verified_tokens
+    known = verified.get(token)
+    if known is not None and time.time() < known[1]:
+        return known[0]
+    verified.pop(token, None)
+    principal, expires = _verify(request.app.state.settings, token)
+    if len(verified) >= VERIFIED_TOKENS_PER_APP:
+        verified.clear()
+    verified[token] = (principal, expires)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -6,17 +6,13 @@ refused), so the owner can demote or disable a sub-account without waiting for i
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from weakref import WeakKeyDictionary
 
-import jwt
-from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends
 
 from meadow_runtime.app import unit_of_work_dependency
-from meadow_runtime.auth import ROLE_RANK, Principal, Role, authenticate, verify_token
+from meadow_runtime.auth import ROLE_RANK, CurrentPrincipal, Principal, Role
 from meadow_runtime.errors import Problem
 
 from .uow import MembershipUnitOfWork
@@ -68,40 +64,7 @@ class Actor:
         self.require_customer_access(customer_id)
 
 
-# Verifying a token costs more than the rest of a plain join's own Python, and a client (the storefront, a
-# logged-in customer) sends the same token with every request: a verified token's principal is kept, per
-# app (so per signing key), until the token's `exp`. Only tokens that verified are kept; the bound keeps a
-# flood of distinct tokens from growing it without limit.
-_VERIFIED: WeakKeyDictionary[FastAPI, dict[str, tuple[Principal, float]]] = WeakKeyDictionary()
-_VERIFIED_PER_APP = 10_000
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def _principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None:
-        return await authenticate(request, credentials)  # the runtime's 401
-    token = credentials.credentials
-    verified = _VERIFIED.setdefault(request.app, {})
-    known = verified.get(token)
-    if known is not None:
-        principal, expires = known
-        if time.time() < expires:
-            return principal
-        del verified[token]
-    principal = verify_token(request.app.state.settings, token)  # raises 401 on any flaw, expiry included
-    expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
-    if len(verified) >= _VERIFIED_PER_APP:
-        verified.clear()
-    verified[token] = (principal, expires)
-    return principal
-
-
-CachedPrincipal = Annotated[Principal, Depends(_principal)]
-
-
-async def _actor(principal: CachedPrincipal, uow: UoW) -> Actor:
+async def _actor(principal: CurrentPrincipal, uow: UoW) -> Actor:
     if not principal.is_staff:
         return Actor(principal, principal.role)
     account = await uow.staff.get(principal.merchant_id, principal.subject)
