@@ -135,6 +135,91 @@ INVITERS_OF = text(
 )
 
 
+# Loading a batch's customers. Every per-customer read is a probe of the customer's index from a list of
+# ids (LATERAL, or a correlated subquery), never `customer_id = ANY(...)` against the whole table: with
+# that form the plan follows the table statistics, and on a table that grew since its last ANALYZE the
+# planner scanned all of the merchant's memberships / order lines (another index) for each batch.
+# One row per customer, memberships folded into an array: customers sit in dozens of segments.
+LOAD_CUSTOMERS = text(
+    """
+    SELECT c.customer_id, c.gender, c.birth_year, c.city, c.size, c.channel, c.tier_rank, c.lifecycle,
+           c.r_score, c.f_score, c.m_score,
+           ARRAY(SELECT m.segment_key FROM segment_memberships m
+                 WHERE m.merchant_id = c.merchant_id AND m.customer_id = c.customer_id) AS segment_keys
+    FROM customers c
+    WHERE c.merchant_id = :merchant AND c.customer_id = ANY(CAST(:ids AS varchar[]))
+    ORDER BY c.customer_id FOR UPDATE OF c
+    """
+)
+LOAD_LINES = text(
+    """
+    SELECT u.customer_id, l.orders, l.products, l.categories, l.amounts, l.paid
+    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT array_agg(ol.order_id) AS orders, array_agg(ol.product_id) AS products,
+               array_agg(ol.category) AS categories, array_agg(ol.amount_minor) AS amounts,
+               array_agg(ol.paid_at) AS paid
+        FROM order_lines ol WHERE ol.merchant_id = :merchant AND ol.customer_id = u.customer_id
+    ) AS l
+    WHERE l.orders IS NOT NULL
+    """
+)
+LOAD_REFUNDS = text(
+    """
+    SELECT r.customer_id, r.refund_id, r.order_id, r.product_id, r.category, r.amount_minor, r.refunded_at,
+           r.is_complaint
+    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM refund_lines rl WHERE rl.merchant_id = :merchant AND rl.customer_id = u.customer_id
+    ) AS r
+    """
+)
+LOAD_FAVORITES = text(
+    """
+    SELECT f.customer_id, f.product_id, f.category, f.favorited_at
+    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM favorites fv WHERE fv.merchant_id = :merchant AND fv.customer_id = u.customer_id
+    ) AS f
+    """
+)
+LOAD_GROUPS = text(
+    """
+    SELECT g.customer_id, g.group_id
+    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM group_members gm
+        WHERE gm.merchant_id = :merchant AND gm.customer_id = u.customer_id AND gm.left_at IS NULL
+    ) AS g
+    """
+)
+LOAD_LAST_ACTIVITY = text(
+    """
+    SELECT u.customer_id, a.last_at
+    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT max(occurred_at) AS last_at FROM activities ac
+        WHERE ac.merchant_id = :merchant AND ac.customer_id = u.customer_id AND ac.group_id IS NOT NULL
+    ) AS a
+    WHERE a.last_at IS NOT NULL
+    """
+)
+LOAD_REFERRALS = text(
+    """
+    SELECT u.customer_id AS inviter_id, r.made, r.bought
+    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS made,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM orders o
+                   WHERE o.merchant_id = rf.merchant_id AND o.customer_id = rf.invitee_id)) AS bought
+        FROM referrals rf WHERE rf.merchant_id = :merchant AND rf.inviter_id = u.customer_id
+    ) AS r
+    WHERE r.made > 0
+    """
+)
+
+
 # A batch's membership changes and the events announcing them, in one statement: the memberships are
 # deleted/inserted and the outbox rows built from the same rows, so a membership and its event cannot
 # part. Envelopes are assembled by Postgres (jsonb_build_object) rather than one pydantic model per
@@ -285,46 +370,21 @@ class FactsRepository:
     async def load(self, merchant: str, customer_ids: Sequence[str]) -> dict[str, CustomerFacts]:
         """Facts of the given customers (that exist), their rows locked for this transaction."""
         params = {"merchant": merchant, "ids": sorted(set(customer_ids))}
-        rows = await self.session.execute(
-            text(
-                """
-                SELECT customer_id, gender, birth_year, city, size, channel, tier_rank, lifecycle,
-                       r_score, f_score, m_score
-                FROM customers WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                ORDER BY customer_id FOR UPDATE
-                """
-            ),
-            params,
-        )
-        base = {row.customer_id: dict(row._mapping) for row in rows}
+        base: dict[str, dict[str, Any]] = {}
+        memberships: dict[str, frozenset[str]] = {}
+        for row in await self.session.execute(LOAD_CUSTOMERS, params):
+            values = dict(row._mapping)
+            keys = values.pop("segment_keys")
+            memberships[row.customer_id] = frozenset(keys) if keys else frozenset()
+            base[row.customer_id] = values
         lines: dict[str, tuple[PurchasedLine, ...]] = {
             row.customer_id: tuple(
                 map(PurchasedLine, row.orders, row.products, row.categories, row.amounts, row.paid)
             )
-            for row in await self.session.execute(
-                text(
-                    """
-                    SELECT customer_id, array_agg(order_id) AS orders, array_agg(product_id) AS products,
-                           array_agg(category) AS categories, array_agg(amount_minor) AS amounts,
-                           array_agg(paid_at) AS paid
-                    FROM order_lines WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                    GROUP BY customer_id
-                    """
-                ),
-                params,
-            )
+            for row in await self.session.execute(LOAD_LINES, params)
         }
         refunds: dict[str, list[RefundedLine]] = defaultdict(list)
-        for row in await self.session.execute(
-            text(
-                """
-                SELECT customer_id, refund_id, order_id, product_id, category, amount_minor, refunded_at,
-                       is_complaint
-                FROM refund_lines WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                """
-            ),
-            params,
-        ):
+        for row in await self.session.execute(LOAD_REFUNDS, params):
             refunds[row.customer_id].append(
                 RefundedLine(
                     row.refund_id,
@@ -337,70 +397,17 @@ class FactsRepository:
                 )
             )
         favorites: dict[str, list[Favorite]] = defaultdict(list)
-        for row in await self.session.execute(
-            text(
-                """
-                SELECT customer_id, product_id, category, favorited_at FROM favorites
-                WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                """
-            ),
-            params,
-        ):
+        for row in await self.session.execute(LOAD_FAVORITES, params):
             favorites[row.customer_id].append(Favorite(row.product_id, row.category, row.favorited_at))
         groups: dict[str, set[str]] = defaultdict(set)
-        for row in await self.session.execute(
-            text(
-                """
-                SELECT customer_id, group_id FROM group_members
-                WHERE merchant_id = :merchant AND customer_id = ANY(:ids) AND left_at IS NULL
-                """
-            ),
-            params,
-        ):
+        for row in await self.session.execute(LOAD_GROUPS, params):
             groups[row.customer_id].add(row.group_id)
         last_activity: dict[str, datetime] = {
-            row.customer_id: row.last_at
-            for row in await self.session.execute(
-                text(
-                    """
-                    SELECT customer_id, max(occurred_at) AS last_at FROM activities
-                    WHERE merchant_id = :merchant AND customer_id = ANY(:ids) AND group_id IS NOT NULL
-                    GROUP BY customer_id
-                    """
-                ),
-                params,
-            )
+            row.customer_id: row.last_at for row in await self.session.execute(LOAD_LAST_ACTIVITY, params)
         }
         referrals: dict[str, tuple[int, int]] = {
             row.inviter_id: (row.made, row.bought)
-            for row in await self.session.execute(
-                text(
-                    """
-                    SELECT r.inviter_id, count(*) AS made,
-                           count(*) FILTER (WHERE EXISTS (
-                               SELECT 1 FROM orders o
-                               WHERE o.merchant_id = r.merchant_id
-                                   AND o.customer_id = r.invitee_id)) AS bought
-                    FROM referrals r WHERE r.merchant_id = :merchant AND r.inviter_id = ANY(:ids)
-                    GROUP BY r.inviter_id
-                    """
-                ),
-                params,
-            )
-        }
-        # One array per customer rather than one row per membership: customers sit in dozens of segments.
-        memberships: dict[str, frozenset[str]] = {
-            row.customer_id: frozenset(row.keys)
-            for row in await self.session.execute(
-                text(
-                    """
-                    SELECT customer_id, array_agg(segment_key) AS keys FROM segment_memberships
-                    WHERE merchant_id = :merchant AND customer_id = ANY(:ids)
-                    GROUP BY customer_id
-                    """
-                ),
-                params,
-            )
+            for row in await self.session.execute(LOAD_REFERRALS, params)
         }
         return {
             customer_id: CustomerFacts(
@@ -412,7 +419,7 @@ class FactsRepository:
                 last_group_activity_at=last_activity.get(customer_id),
                 referrals_made=referrals.get(customer_id, (0, 0))[0],
                 referred_buyers=referrals.get(customer_id, (0, 0))[1],
-                segments=memberships.get(customer_id, frozenset()),
+                segments=memberships[customer_id],
             )
             for customer_id, values in base.items()
         }
