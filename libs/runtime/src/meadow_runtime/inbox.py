@@ -6,11 +6,18 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Answers with the ids that were already there, as one array: almost always empty, so a batch of a
-# thousand fresh events costs one tiny row back instead of a thousand.
-CLAIM_SQL = text(
+# Almost every batch is all new events: a plain insert of them costs about half of what ON CONFLICT's
+# speculative insertion does, and the inbox insert sits on every batch's critical path.
+CLAIM_ALL_SQL = text(
+    "INSERT INTO inbox (consumer_group, event_id) SELECT :group, unnest(CAST(:ids AS uuid[]))"
+)
+
+# The careful path, for a batch holding a redelivered event. It answers with the ids that were already
+# there, as one array, so even a thousand fresh events cost one tiny row back instead of a thousand.
+CLAIM_NEW_SQL = text(
     """
     WITH claimed AS (
         INSERT INTO inbox (consumer_group, event_id)
@@ -27,9 +34,17 @@ async def claim_new(session: AsyncSession, consumer_group: str, event_ids: Seque
     """Record the ids as handled and return those not seen before; the rest are duplicates to skip.
 
     A concurrent transaction claiming the same id blocks here until it ends, so two workers can never
-    both apply one event.
+    both apply one event. The caller's transaction stays usable either way: the optimistic insert runs
+    inside a savepoint, and only that savepoint is rolled back when an id turns out to be known.
     """
-    if not event_ids:
+    ids = list(dict.fromkeys(event_ids))
+    if not ids:
         return set()
-    already_handled = await session.scalar(CLAIM_SQL, {"group": consumer_group, "ids": list(event_ids)})
-    return set(event_ids).difference(already_handled or ())
+    parameters = {"group": consumer_group, "ids": ids}
+    try:
+        async with session.begin_nested():
+            await session.execute(CLAIM_ALL_SQL, parameters)
+    except IntegrityError:
+        already_handled = await session.scalar(CLAIM_NEW_SQL, parameters)
+        return set(ids).difference(already_handled or ())
+    return set(ids)

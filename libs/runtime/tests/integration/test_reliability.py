@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -14,8 +15,10 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
+from meadow_contracts.envelope import new_event_id
 from meadow_runtime.consumer import ConsumerRunner
 from meadow_runtime.db import plain_url
+from meadow_runtime.inbox import claim_new
 from meadow_runtime.relay import OutboxRelay
 from meadow_runtime.settings import Settings
 from meadow_runtime.telemetry import memory_exporter
@@ -298,3 +301,57 @@ async def test_f_trace_context_flows_from_http_through_outbox_and_kafka_to_the_c
     assert server, [s.name for s in spans]
     assert consumer, [s.name for s in spans]
     assert consumer[0].context.trace_id == server[0].context.trace_id
+
+
+async def test_g_inbox_claim_keeps_the_transaction_when_some_ids_are_already_handled(
+    testbed: ServiceHarness,
+) -> None:
+    handled, fresh = [new_event_id() for _ in range(3)], [new_event_id() for _ in range(4)]
+    async with testbed.uow() as uow:
+        assert await claim_new(uow.session, "g", handled) == set(handled)
+        await uow.commit()
+
+    async with testbed.uow() as uow:
+        earlier = await _emit_in(uow, "written before the claim")
+        # One fresh id twice in the batch, old ones around it: the optimistic insert must fall back.
+        batch = [handled[0], fresh[0], fresh[1], fresh[0], handled[2], fresh[2], fresh[3]]
+        assert await claim_new(uow.session, "g", batch) == set(fresh)
+        later = await _emit_in(uow, "written after the claim")
+        await uow.commit()
+    assert await testbed.publish_outbox() == 2, "the fallback must not have lost the transaction"
+    async with testbed.uow() as uow:
+        assert await claim_new(uow.session, "g", [*handled, *fresh]) == set()
+        assert await claim_new(uow.session, "another group", handled) == set(handled)
+    assert earlier != later
+
+
+async def test_g_two_workers_claiming_one_event_apply_it_once(testbed: ServiceHarness) -> None:
+    shared, own = new_event_id(), new_event_id()
+    async with testbed.uow() as first:
+        assert await claim_new(first.session, "g", [shared]) == {shared}
+        async with testbed.uow() as second:
+            # The second claim waits on the first transaction's row; when that commits, it is a duplicate.
+            waiting = asyncio.ensure_future(claim_new(second.session, "g", [own, shared]))
+            await eventually(lambda: _sessions_waiting_on_a_lock(testbed.settings), until=lambda n: n == 1)
+            assert not waiting.done()
+            await first.commit()
+            assert await asyncio.wait_for(waiting, timeout=30) == {own}
+            await second.commit()
+
+
+async def _sessions_waiting_on_a_lock(settings: Settings) -> int:
+    conn = await asyncpg.connect(plain_url(settings.database_url))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _emit_in(uow: Any, city: str) -> UUID:
+    event = CustomerProfileUpdated(customer_id="c1", city=city)
+    return uow.outbox.add(event, merchant_id="m1", subject="c1").id
