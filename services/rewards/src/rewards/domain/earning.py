@@ -1,49 +1,11 @@
-"""How many points a cause earns: purchase lines by category rules and tier multiplier, and tiers."""
+"""Points rules kept in Python: refund shares and tiers. (Purchase lines are priced in SQL on the ingest
+path, migration 0005: every matching rule's rate per whole unit × the tier multiplier, rounded down.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
-
-MINOR_UNITS_PER_UNIT = 100
-
-
-@dataclass(frozen=True)
-class PurchaseRule:
-    points_per_unit: Decimal
-    include_categories: frozenset[str] = frozenset()
-    exclude_categories: frozenset[str] = frozenset()
-
-    def applies_to(self, category: str) -> bool:
-        if category in self.exclude_categories:
-            return False
-        return not self.include_categories or category in self.include_categories
-
-
-@dataclass(frozen=True)
-class Line:
-    line_id: str
-    category: str
-    amount_minor: int
-
-
-def purchase_rate(rules: Sequence[PurchaseRule], category: str) -> Decimal:
-    """Points per whole currency unit for a category: the sum of every matching rule's rate."""
-    return sum((rule.points_per_unit for rule in rules if rule.applies_to(category)), Decimal(0))
-
-
-def points_at_rate(amount_minor: int, rate: Decimal) -> int:
-    """Points for an amount at a rate (tier multiplier included), rounded down (a fraction of a point is
-    never issued)."""
-    raw = Decimal(amount_minor) * rate / MINOR_UNITS_PER_UNIT
-    return int(raw.to_integral_value(rounding=ROUND_FLOOR))
-
-
-def line_points(rules: Sequence[PurchaseRule], line: Line, multiplier: Decimal) -> int:
-    """Points for one paid line: every matching rule's rate per whole currency unit, times the tier
-    multiplier, rounded down."""
-    return points_at_rate(line.amount_minor, purchase_rate(rules, line.category) * multiplier)
+from decimal import Decimal
 
 
 def reversal_points(earned: int, paid_minor: int, refunded_total_minor: int, already_reversed: int) -> int:

@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from pydantic_core import to_json
 from sqlalchemy import text
 
 from meadow_contracts import Envelope
@@ -28,15 +28,16 @@ from meadow_contracts.events import (
     MemberJoined,
     OrderPaid,
     OrderRefunded,
+    PointsEarned,
     PointsReversed,
 )
 
-from ..domain.earning import PurchaseRule, points_at_rate, purchase_rate, reversal_points
+from ..domain.earning import reversal_points
 from ..domain.ids import transfer_id
 from ..domain.ledger import reverse
 from ..ledger.repository import BalanceRow, CustomerKey, TransferRecord
-from ..ledger.service import Earning, credit, existing_transfers, open_wallet, record
-from ..tiers.service import reevaluate, tier_levels
+from ..ledger.service import SOURCE, Earning, credit, existing_transfers, open_wallet, record
+from ..tiers.service import announce_tier_change, reevaluate
 
 if TYPE_CHECKING:
     from ..uow import RewardsUnitOfWork
@@ -46,24 +47,6 @@ if TYPE_CHECKING:
 class FixedRule:
     points: int
     daily_limit: int | None
-
-
-async def purchase_rules(
-    uow: RewardsUnitOfWork, merchant_ids: Iterable[str]
-) -> dict[str, list[PurchaseRule]]:
-    rows = await uow.session.execute(
-        text(
-            "SELECT merchant_id, points_per_unit, include_categories, exclude_categories FROM earn_rules "
-            "WHERE merchant_id = ANY(CAST(:m AS text[])) AND kind = 'purchase' AND active"
-        ),
-        {"m": list(set(merchant_ids))},
-    )
-    rules: dict[str, list[PurchaseRule]] = {}
-    for r in rows:
-        rules.setdefault(r.merchant_id, []).append(
-            PurchaseRule(r.points_per_unit, frozenset(r.include_categories), frozenset(r.exclude_categories))
-        )
-    return rules
 
 
 async def fixed_rules(uow: RewardsUnitOfWork, merchant_ids: Iterable[str], kind: str) -> dict[str, FixedRule]:
@@ -81,66 +64,77 @@ async def fixed_rules(uow: RewardsUnitOfWork, merchant_ids: Iterable[str], kind:
 # ------------------------------------------------------------------------------------------- purchases
 
 
-async def record_paid_orders(uow: RewardsUnitOfWork, paid: Sequence[tuple[Envelope, OrderPaid]]) -> None:
-    """Earn per currency unit on every paid line (category rules, tier multiplier), once per order."""
-    merchants = {envelope.merchant_id for envelope, _ in paid}
-    rules = await purchase_rules(uow, merchants)
-    levels = await tier_levels(uow, merchants)
-    locked = await uow.ledger.lock_balances((e.merchant_id, o.customer_id) for e, o in paid)
-    # A batch has few merchants, tiers and categories but many lines: each rate is worked out once.
-    rates: dict[tuple[str, int, str], Decimal] = {}
+async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelope, OrderPaid]]) -> None:
+    """Earn per currency unit on every paid line (category rules, tier multiplier), once per order.
 
-    def rate(merchant_id: str, tier_rank: int, category: str) -> Decimal:
-        key = (merchant_id, tier_rank, category)
-        if key not in rates:
-            multiplier = next(
-                (lvl.multiplier for lvl in levels.get(merchant_id, []) if lvl.rank == tier_rank), Decimal(1)
-            )
-            rates[key] = purchase_rate(rules.get(merchant_id, []), category) * multiplier
-        return rates[key]
-
-    orders: dict[tuple[str, str], tuple[Envelope, OrderPaid, int, UUID | None]] = {}
-    rows: list[tuple[str, str, str, datetime, str, UUID | None]] = []
-    for envelope, order in paid:
-        key = (envelope.merchant_id, order.order_id)
-        if key in orders:
-            continue
-        tier_rank = locked[(envelope.merchant_id, order.customer_id)].tier_rank
-        lines: dict[str, list[int]] = {}
+    The batch goes to the database as columns in one call (`LedgerRepository.earn_purchases`): pricing,
+    debt, transfers, lots, balances, tiers and the `points.earned` events are set-based SQL, so Python
+    reads each event once and builds nothing per event but its column entries and its transfer id.
+    """
+    # One entry per order line, each carrying its order's fields (see migration 0005 for why).
+    positions: list[int] = []
+    merchants: list[str] = []
+    order_ids: list[str] = []
+    customers: list[str] = []
+    paid_at: list[datetime] = []
+    utc_offsets: list[int] = []
+    event_ids: list[UUID] = []
+    transfer_ids: list[UUID] = []
+    line_ids: list[str] = []
+    categories: list[str] = []
+    amounts: list[int] = []
+    for position, (envelope, order) in enumerate(paid, 1):
+        merchant_id, at = envelope.merchant_id, order.paid_at
+        offset = at.utcoffset()
+        seconds = int(offset.total_seconds()) if offset else 0
+        earning_id = _purchase_id(merchant_id, order.order_id)
         for line in order.lines:
-            earned = points_at_rate(line.amount_minor, rate(envelope.merchant_id, tier_rank, line.category))
-            lines[line.line_id] = [line.amount_minor, earned]
-        points = sum(v[1] for v in lines.values())
-        earn_id = _purchase_id(envelope.merchant_id, order.order_id) if points else None
-        orders[key] = (envelope, order, points, earn_id)
-        customer, paid_at = order.customer_id, order.paid_at
-        rows.append((envelope.merchant_id, order.order_id, customer, paid_at, json.dumps(lines), earn_id))
-    created = set(await uow.ledger.insert_orders(rows))
-    fresh = [v for k, v in orders.items() if k in created]  # in delivery order: earlier orders repay first
-    first_orders: list[BalanceRow] = []
-    for envelope, order, *_ in fresh:
-        row = locked[(envelope.merchant_id, order.customer_id)]
-        if row.first_paid_at is None or order.paid_at < row.first_paid_at:
-            if row.first_paid_at is None:
-                first_orders.append(row)
-            row.first_paid_at = order.paid_at
-    earnings = [
-        Earning(
-            earn_id, e.merchant_id, o.customer_id, points, "purchase", o.paid_at, cause_event_id=e.id,
-            cause_ref=o.order_id,
-        )
-        for e, o, points, earn_id in fresh
-        if earn_id is not None
-    ]  # fmt: skip
-    # The order row was created just now, in this transaction, and the earning's id derives from the
-    # order: no transfer with that id can exist yet.
-    await credit(uow, earnings, locked, save=False, known_new=True)
-    touched = {(e.merchant_id, o.customer_id) for e, o, *_ in fresh}
-    await reevaluate(uow, [locked[k] for k in touched], levels)
-    await uow.ledger.save_balances([locked[k] for k in touched])
-    await _settle_parked_refunds(uow, [(e.merchant_id, o.order_id) for e, o, *_ in fresh])
-    if first_orders:
-        await _settle_referrals(uow, first_orders)
+            positions.append(position)
+            merchants.append(merchant_id)
+            order_ids.append(order.order_id)
+            customers.append(order.customer_id)
+            paid_at.append(at)
+            utc_offsets.append(seconds)
+            event_ids.append(envelope.id)
+            transfer_ids.append(earning_id)
+            line_ids.append(line.line_id)
+            categories.append(line.category)
+            amounts.append(line.amount_minor)
+    if not merchants:
+        return
+    now = datetime.now(UTC)
+    follow_ups = await uow.ledger.earn_purchases(
+        (
+            positions,
+            merchants,
+            order_ids,
+            customers,
+            paid_at,
+            utc_offsets,
+            event_ids,
+            transfer_ids,
+            line_ids,
+            categories,
+            amounts,
+        ),
+        emitted_at=to_json(now).decode().strip('"'),
+        event=(PointsEarned.topic, PointsEarned.event_type, SOURCE),
+    )
+    parked: list[tuple[str, str]] = []
+    invitees: dict[CustomerKey, datetime] = {}
+    for row in follow_ups:
+        if row["what"] == "tier":
+            announce_tier_change(
+                uow, row["merchant_id"], row["customer_id"], (row["old_tier"], row["old_rank"]),
+                (row["new_tier"], row["new_rank"]), now,
+            )  # fmt: skip
+        elif row["what"] == "refund":
+            parked.append((row["merchant_id"], row["order_id"]))
+        else:
+            invitees[(row["merchant_id"], row["customer_id"])] = row["at"]
+    await _settle_parked_refunds(uow, parked)
+    if invitees:
+        await _settle_referrals(uow, invitees)
 
 
 def _purchase_id(merchant_id: str, order_id: str) -> UUID:
@@ -412,14 +406,15 @@ async def record_invite_acceptances(
             "at": [a.accepted_at for _, a in referrals], "e": [e.id for e, _ in referrals],
         },
     )  # fmt: skip
-    already_paid = [row for row in locked.values() if row.first_paid_at is not None]
+    already_paid = {key: row.first_paid_at for key, row in locked.items() if row.first_paid_at is not None}
     if already_paid:
         await _settle_referrals(uow, already_paid)
 
 
-async def _settle_referrals(uow: RewardsUnitOfWork, invitees: Sequence[BalanceRow]) -> None:
-    """For invitees (locked) who have paid: reward the inviter if the first order came at or after the
-    acceptance, otherwise the invitee was no new customer and the referral earns nothing."""
+async def _settle_referrals(uow: RewardsUnitOfWork, first_paid: dict[CustomerKey, datetime]) -> None:
+    """For invitees (locked) who have paid, by when they first paid: reward the inviter if the first order
+    came at or after the acceptance, otherwise the invitee was no new customer and the referral earns
+    nothing."""
     pending = (
         await uow.session.execute(
             text(
@@ -432,19 +427,16 @@ async def _settle_referrals(uow: RewardsUnitOfWork, invitees: Sequence[BalanceRo
                 WHERE r.status = 'pending'
                 """
             ),
-            {"m": [r.merchant_id for r in invitees], "c": [r.customer_id for r in invitees]},
+            {"m": [k[0] for k in first_paid], "c": [k[1] for k in first_paid]},
         )
     ).all()
     if not pending:
         return
-    first_paid = {(r.merchant_id, r.customer_id): r.first_paid_at for r in invitees}
     rules = await fixed_rules(uow, {p.merchant_id for p in pending}, "referral")
     earnings: list[Earning] = []
     statuses: list[tuple[str, str, str]] = []
     for p in pending:
         paid_at = first_paid[(p.merchant_id, p.invitee_customer_id)]
-        if paid_at is None:
-            continue
         eligible = paid_at >= p.accepted_at
         statuses.append((p.merchant_id, p.invitee_customer_id, "rewarded" if eligible else "not_eligible"))
         if eligible and p.merchant_id in rules and rules[p.merchant_id].points > 0:

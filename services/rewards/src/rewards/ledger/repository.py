@@ -17,6 +17,13 @@ from meadow_runtime.telemetry import current_trace_headers
 from ..domain.ledger import Allocation, Lot, Transfer
 
 CustomerKey = tuple[str, str]  # (merchant_id, customer_id)
+# A batch of paid orders as columns, one entry per order line: the order's 1-based position in the batch,
+# merchant, order id, customer, paid at, its UTC offset in seconds, event id, earning transfer id; then
+# the line's id, category and amount.
+PaidLineColumns = tuple[
+    list[int], list[str], list[str], list[str], list[datetime], list[int], list[UUID], list[UUID],
+    list[str], list[str], list[int],
+]  # fmt: skip
 
 
 @dataclass
@@ -103,12 +110,11 @@ UPDATE_BALANCES = """
     WHERE b.merchant_id = v.m AND b.customer_id = v.c
 """
 
-INSERT_ORDERS = """
-    INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, lines, earn_transfer_id)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]::jsonb[],
-                         $6::uuid[])
-    ON CONFLICT (merchant_id, order_id) DO NOTHING
-    RETURNING merchant_id, order_id
+# The order.paid path in one call (migration 0005): returns tier changes, new orders with a parked refund
+# and invitees' first orders, the rare follow-ups the Python side handles.
+EARN_PURCHASES = """
+    SELECT what, merchant_id, customer_id, order_id, at, old_tier, old_rank, new_tier, new_rank
+    FROM rewards_earn_purchases($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 """
 
 OUTBOX_COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "headers")
@@ -158,16 +164,20 @@ class LedgerRepository:
             [r.first_paid_at for r in rows],
         )
 
-    async def insert_orders(
-        self, rows: Sequence[tuple[str, str, str, datetime, str, UUID | None]]
-    ) -> list[CustomerKey]:
-        """(merchant, order id, customer, paid at, lines json, earn transfer id) rows; returns the
-        (merchant, order id) keys that were new: an order earns only when its row is created."""
-        if not rows:
-            return []
+    async def earn_purchases(
+        self,
+        lines: PaidLineColumns,
+        *,
+        emitted_at: str,
+        event: tuple[str, str, str],
+    ) -> list[Any]:
+        """Apply a batch of paid orders set-based (see migration 0005); `event` is the `points.earned`
+        (topic, type, source), `emitted_at` its envelope time as JSON renders it."""
         driver = await self.driver()
-        inserted = await driver.fetch(INSERT_ORDERS, *(list(column) for column in zip(*rows, strict=True)))
-        return [(r[0], r[1]) for r in inserted]
+        rows: list[Any] = await driver.fetch(
+            EARN_PURCHASES, *lines, emitted_at, json.dumps(current_trace_headers()), *event
+        )
+        return rows
 
     async def insert_transfers(self, records: Sequence[TransferRecord]) -> set[UUID]:
         """Insert transfers whose id is new; returns those ids. Postings are written only for them."""

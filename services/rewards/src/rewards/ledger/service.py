@@ -87,14 +87,12 @@ async def credit(
     locked: dict[CustomerKey, BalanceRow] | None = None,
     *,
     save: bool = True,
-    known_new: bool = False,
 ) -> list[Credited]:
     """Apply a batch of earnings: each repays debt first, the rest becomes a lot; emits `points.earned`.
 
-    Earnings whose transfer id already exists (a replay by another path) are skipped; `known_new` says
-    the caller has proven them new in this transaction (a purchase earns only when its order row is
-    created), which saves the lookup. The balances of every customer involved are locked first (or were
-    locked by the caller, passed as `locked`); with `save=False` the caller saves those rows itself.
+    Earnings whose transfer id already exists (a replay by another path) are skipped. The balances of
+    every customer involved are locked first (or were locked by the caller, passed as `locked`); with
+    `save=False` the caller saves those rows itself.
     """
     unique = list({e.transfer_id: e for e in earnings if e.points > 0}.values())
     if not unique:
@@ -103,11 +101,8 @@ async def credit(
     missing = {e.key for e in unique} - balances.keys()
     if missing:
         balances.update(await uow.ledger.lock_balances(missing))
-    if known_new:
-        fresh = unique
-    else:
-        seen = await existing_transfers(uow, [e.transfer_id for e in unique])
-        fresh = [e for e in unique if e.transfer_id not in seen]
+    seen = await existing_transfers(uow, [e.transfer_id for e in unique])
+    fresh = [e for e in unique if e.transfer_id not in seen]
     validity = await uow.ledger.merchant_settings({e.merchant_id for e in fresh})
     # Rows go straight into COPY tuples: on the ingest path, per-event record objects cost more than the
     # database work they describe.

@@ -54,14 +54,11 @@ async def rolling_points(uow: RewardsUnitOfWork, keys: list[CustomerKey]) -> dic
     return {(r.merchant_id, r.customer_id): int(r.points) for r in rows}
 
 
-async def reevaluate(
-    uow: RewardsUnitOfWork, rows: Iterable[BalanceRow], levels: dict[str, list[TierLevel]] | None = None
-) -> list[BalanceRow]:
+async def reevaluate(uow: RewardsUnitOfWork, rows: Iterable[BalanceRow]) -> list[BalanceRow]:
     """Move locked customers to the tier their rolling points reach; emits `tier.changed` up or down.
     Returns the rows that changed (the caller saves them)."""
     candidates = list(rows)
-    if levels is None:
-        levels = await tier_levels(uow, {r.merchant_id for r in candidates})
+    levels = await tier_levels(uow, {r.merchant_id for r in candidates})
     candidates = [r for r in candidates if levels.get(r.merchant_id) or r.tier_rank > 0]
     points = await rolling_points(uow, [(r.merchant_id, r.customer_id) for r in candidates])
     changed: list[BalanceRow] = []
@@ -71,14 +68,28 @@ async def reevaluate(
         rank, name = (level.rank, level.name) if level else (0, None)
         if rank == row.tier_rank and name == row.tier_name:
             continue
-        uow.outbox.add(
-            TierChanged(
-                customer_id=row.customer_id, old_tier=row.tier_name, new_tier=name, new_rank=rank,
-                direction="up" if rank > row.tier_rank else "down", changed_at=now,
-            ),
-            merchant_id=row.merchant_id,
-            subject=row.customer_id,
-        )  # fmt: skip
+        announce_tier_change(
+            uow, row.merchant_id, row.customer_id, (row.tier_name, row.tier_rank), (name, rank), now
+        )
         row.tier_rank, row.tier_name = rank, name
         changed.append(row)
     return changed
+
+
+def announce_tier_change(
+    uow: RewardsUnitOfWork,
+    merchant_id: str,
+    customer_id: str,
+    old: tuple[str | None, int],
+    new: tuple[str | None, int],
+    at: datetime,
+) -> None:
+    """`tier.changed` from the (name, rank) held before to the one reached."""
+    uow.outbox.add(
+        TierChanged(
+            customer_id=customer_id, old_tier=old[0], new_tier=new[0], new_rank=new[1],
+            direction="up" if new[1] > old[1] else "down", changed_at=at,
+        ),
+        merchant_id=merchant_id,
+        subject=customer_id,
+    )  # fmt: skip
