@@ -3,9 +3,9 @@
 Revision ID: 0005
 Revises: 0004
 
-`rewards_earn_purchases` takes a batch as column arrays (one element per delivered order, one per line)
-and, in the caller's transaction: creates and locks the customers' balance rows (sorted), records each
-order once (`ON CONFLICT DO NOTHING` on (merchant, order id), the first delivery of an order wins), prices
+`rewards_earn_purchases` takes a batch as column arrays (one element per order line, carrying its order's
+fields) and, in the caller's transaction: creates and locks the customers' balance rows (sorted), records
+each order once (orders already recorded are skipped; the first delivery of an order wins), prices
 its lines (the merchant's active purchase rules × the multiplier of the tier held before the batch),
 repays debt first in delivery order, writes the transfer, its postings, the lot (expiring after the
 merchant's validity) and the `points.earned` outbox row, updates the balance, then re-evaluates the tiers
@@ -15,7 +15,8 @@ referral (both settled by the regular paths).
 
 Python never prices or builds a row per event, which was half of the batch's time. `rewards_json_time`
 renders an instant as pydantic does (`Z` for UTC, microseconds only when non-zero, the original offset),
-so the envelope built here equals `Envelope.wrap(PointsEarned(...))` field for field (tested).
+so the envelope built here equals `Envelope.wrap(PointsEarned(...))` field for field (tested; offsets are
+rendered to the minute, as every real zone's are).
 """
 
 from alembic import op
@@ -25,8 +26,8 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# One expression, no FROM: the planner inlines it into the calling statement (a function with a subquery
-# ran as a nested statement per row).
+# One expression with no FROM, and STABLE as to_char is: the planner inlines it into the calling
+# statement (otherwise it runs as a nested statement per row).
 JSON_TIME = """
 CREATE OR REPLACE FUNCTION rewards_json_time(at timestamptz, utc_offset int) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+from uuid import uuid4, uuid5
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rewards.domain.earning import TierLevel, reversal_points, tier_for
-from rewards.domain.ids import transfer_id
+from rewards.domain.ids import LEDGER_NAMESPACE, transfer_id
 from rewards.domain.ledger import (
     Account,
     InsufficientPoints,
@@ -82,6 +84,12 @@ def test_amounts_must_be_positive() -> None:
 def test_transfer_ids_are_deterministic_per_cause() -> None:
     assert transfer_id("m1", "order", "o-1") == transfer_id("m1", "order", "o-1")
     assert transfer_id("m1", "order", "o-1") != transfer_id("m2", "order", "o-1")
+
+
+@given(st.text(min_size=1), st.lists(st.one_of(st.text(), st.integers(), st.uuids()), max_size=4))
+def test_transfer_ids_are_the_uuid5_of_the_cause(merchant_id: str, cause: list[object]) -> None:
+    name = ":".join([merchant_id, *(str(part) for part in cause)])
+    assert transfer_id(merchant_id, *cause) == uuid5(LEDGER_NAMESPACE, name)
 
 
 def test_partial_refunds_adding_up_to_the_line_take_back_all_it_earned() -> None:
