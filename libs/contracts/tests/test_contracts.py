@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from meadow_contracts import EVENT_MODELS, Envelope, OrderPaid, Topic, UnknownEventType, decode
 from meadow_contracts.events import OrderLine
+from meadow_contracts.registry import decode_envelope
 from meadow_contracts.schema_export import SCHEMA_DIR, render_schemas
 
 
@@ -61,3 +62,42 @@ def test_invalid_data_and_unknown_types_are_refused() -> None:
     )
     with pytest.raises(UnknownEventType):
         decode(unknown)
+
+
+def test_decode_envelope_parses_envelope_and_typed_data_in_one_pass() -> None:
+    envelope = Envelope.wrap(_order(), source="test", merchant_id="m1", subject="c1")
+    decoded = decode_envelope(envelope.to_bytes())
+    assert isinstance(decoded, Envelope)
+    assert decoded.data == _order()
+    assert (decoded.id, decoded.type, decoded.time, decoded.key) == (
+        envelope.id, envelope.type, envelope.time, envelope.key,
+    )  # fmt: skip
+    assert decoded.to_bytes() == envelope.to_bytes(), "re-encoding gives back the same message"
+
+
+def test_decode_envelope_picks_the_model_of_every_event_type() -> None:
+    for model in EVENT_MODELS:
+        assert any(f.is_required() for f in model.model_fields.values()), "empty data must be refusable"
+        raw = Envelope(type=model.event_type, source="t", merchant_id="m1", subject="c", data={}).to_bytes()
+        with pytest.raises(ValidationError) as refused:
+            decode_envelope(raw)
+        locations = [error["loc"] for error in refused.value.errors()]
+        assert all(loc[:2] == (model.event_type, "data") for loc in locations), locations
+
+
+def test_decode_envelope_skips_unknown_types_but_refuses_malformed_envelopes() -> None:
+    unknown = Envelope(
+        type="commerce.orders.order_teleported.v1", source="t", merchant_id="m1", subject="c", data={}
+    )
+    with pytest.raises(UnknownEventType):
+        decode_envelope(unknown.to_bytes())
+    without_merchant = unknown.to_bytes().replace(b'"merchant_id":"m1",', b"")
+    for malformed in (without_merchant, b'{"type": 5}', b"{}", b"not json"):
+        with pytest.raises(ValidationError):
+            decode_envelope(malformed)
+    missing_customer = _order().model_dump(mode="json", exclude={"customer_id"})
+    invalid = Envelope(
+        type=OrderPaid.event_type, source="t", merchant_id="m1", subject="c", data=missing_customer
+    )
+    with pytest.raises(ValidationError, match="customer_id"):
+        decode_envelope(invalid.to_bytes())

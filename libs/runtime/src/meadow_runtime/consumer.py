@@ -25,7 +25,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Link
 from pydantic import ValidationError
 
-from meadow_contracts import Envelope, Event, UnknownEventType, decode, dlq_topic
+from meadow_contracts import Envelope, Event, UnknownEventType, dlq_topic
+from meadow_contracts.registry import decode_envelope
 
 from .inbox import claim_new
 from .kafka import create_consumer
@@ -49,7 +50,7 @@ U = TypeVar("U", bound=UnitOfWork)
 class Delivery(Generic[E]):
     """One decoded event as it arrived: the envelope, its typed data, and where it came from."""
 
-    envelope: Envelope
+    envelope: Envelope[Any]  # at run time an `Envelope[E]`: its data is `event`
     event: E
     topic: str
     partition: int
@@ -97,20 +98,14 @@ def _decode_record(record: ConsumerRecord[bytes, bytes], logical_topic: str) -> 
     if record.value is None:
         raise PoisonMessage("empty message")
     try:
-        envelope = Envelope.from_bytes(record.value)
-    except ValidationError as error:
-        raise PoisonMessage(f"invalid envelope: {error.errors(include_url=False)}") from error
-    except ValueError as error:
-        raise PoisonMessage(f"undecodable envelope: {error}") from error
-    try:
-        event = decode(envelope)
+        envelope = decode_envelope(record.value)
     except UnknownEventType:
         return None
     except ValidationError as error:
-        raise PoisonMessage(f"invalid {envelope.type}: {error.errors(include_url=False)}") from error
+        raise PoisonMessage(f"invalid envelope: {error.errors(include_url=False)}") from error
     return Delivery(
         envelope=envelope,
-        event=event,
+        event=envelope.data,
         topic=logical_topic,
         partition=record.partition,
         offset=record.offset,
