@@ -13,11 +13,18 @@ metadata = runtime_metadata()
 M = 64  # merchant id length, as in the envelope
 ID = 128
 
+
+def Key(length: int) -> String:
+    """An identifier column, compared bytewise (collation "C"): ids are opaque, and every key lookup,
+    index insertion and join on them then costs a memcmp instead of a locale-aware strcoll."""
+    return String(length, collation="C")
+
+
 customers = Table(
     "customers",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("customer_id", String(ID), primary_key=True),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("customer_id", Key(ID), primary_key=True),
     Column("gender", String(16)),
     Column("birth_year", Integer),
     Column("city", String(64)),
@@ -34,9 +41,9 @@ customers = Table(
 orders = Table(
     "orders",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("order_id", String(ID), primary_key=True),
-    Column("customer_id", String(ID), nullable=False),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("order_id", Key(ID), primary_key=True),
+    Column("customer_id", Key(ID), nullable=False),
     Column("paid_at", DateTime(timezone=True), nullable=False),
     Column("total_minor", BigInteger, nullable=False),
     Column("channel", String(64)),
@@ -45,12 +52,12 @@ orders = Table(
 order_lines = Table(
     "order_lines",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("order_id", String(ID), primary_key=True),
-    Column("line_id", String(ID), primary_key=True),
-    Column("customer_id", String(ID), nullable=False),
-    Column("product_id", String(ID), nullable=False),
-    Column("category", String(ID), nullable=False),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("order_id", Key(ID), primary_key=True),
+    Column("line_id", Key(ID), primary_key=True),
+    Column("customer_id", Key(ID), nullable=False),
+    Column("product_id", Key(ID), nullable=False),
+    Column("category", Key(ID), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("paid_at", DateTime(timezone=True), nullable=False),
 )
@@ -58,13 +65,13 @@ order_lines = Table(
 refund_lines = Table(
     "refund_lines",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("refund_id", String(ID), primary_key=True),
-    Column("line_id", String(ID), primary_key=True),
-    Column("order_id", String(ID), nullable=False),
-    Column("customer_id", String(ID), nullable=False),
-    Column("product_id", String(ID)),
-    Column("category", String(ID)),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("refund_id", Key(ID), primary_key=True),
+    Column("line_id", Key(ID), primary_key=True),
+    Column("order_id", Key(ID), nullable=False),
+    Column("customer_id", Key(ID), nullable=False),
+    Column("product_id", Key(ID)),
+    Column("category", Key(ID)),
     Column("amount_minor", BigInteger, nullable=False),
     Column("refunded_at", DateTime(timezone=True), nullable=False),
     Column("is_complaint", Boolean, nullable=False, server_default="false"),
@@ -73,19 +80,19 @@ refund_lines = Table(
 favorites = Table(
     "favorites",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("customer_id", String(ID), primary_key=True),
-    Column("product_id", String(ID), primary_key=True),
-    Column("category", String(ID), nullable=False),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("customer_id", Key(ID), primary_key=True),
+    Column("product_id", Key(ID), primary_key=True),
+    Column("category", Key(ID), nullable=False),
     Column("favorited_at", DateTime(timezone=True), nullable=False),
 )
 
 group_members = Table(
     "group_members",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("group_id", String(64), primary_key=True),
-    Column("customer_id", String(ID), primary_key=True),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("group_id", Key(64), primary_key=True),
+    Column("customer_id", Key(ID), primary_key=True),
     Column("joined_at", DateTime(timezone=True), nullable=False),
     Column("left_at", DateTime(timezone=True)),
 )
@@ -93,10 +100,10 @@ group_members = Table(
 activities = Table(
     "activities",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("activity_id", String(64), primary_key=True),
-    Column("customer_id", String(ID), nullable=False),
-    Column("group_id", String(64)),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("activity_id", Key(64), primary_key=True),
+    Column("customer_id", Key(ID), nullable=False),
+    Column("group_id", Key(64)),
     Column("kind", String(32), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
 )
@@ -104,9 +111,9 @@ activities = Table(
 referrals = Table(
     "referrals",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("invitee_id", String(ID), primary_key=True),
-    Column("inviter_id", String(ID), nullable=False),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("invitee_id", Key(ID), primary_key=True),
+    Column("inviter_id", Key(ID), nullable=False),
     Column("accepted_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -127,9 +134,9 @@ segments = Table(
 segment_memberships = Table(
     "segment_memberships",
     metadata,
-    Column("merchant_id", String(M), primary_key=True),
-    Column("segment_key", String(ID), primary_key=True),
-    Column("customer_id", String(ID), primary_key=True),
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("segment_key", Key(ID), primary_key=True),
+    Column("customer_id", Key(ID), primary_key=True),
     Column("entered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
