@@ -11,14 +11,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from segments_test_events import order_paid
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from meadow_contracts import Envelope, OrderPaid, Topic, model_for
 from meadow_runtime.consumer import Delivery
 from meadow_runtime.testing.harness import ServiceHarness
 from segments.consumers import on_order_paid
-from segments.facts.service import builtin_segment_id
+from segments.domain.evaluation import Outcome
+from segments.facts.service import builtin_segment_id, record_outcomes
 
 
 def deliveries(envelopes: Sequence[Envelope]) -> list[Delivery[OrderPaid]]:
@@ -143,3 +146,29 @@ async def test_one_batch_records_each_customers_final_state_once(svc: ServiceHar
     } <= moves
     assert ("lifecycle:new", once) not in await memberships(svc, merchant)
     assert ("lifecycle:repurchase", once) in await memberships(svc, merchant)
+
+
+async def test_an_entry_already_stored_fails_the_batch_instead_of_announcing_it(svc: ServiceHarness) -> None:
+    """Entries are diffed against the memberships read under the customer's lock; one that is already
+    stored means that view was stale. The batch must fail (the runner retries it on fresh reads), not
+    skip the row and still emit its `segment.entered`."""
+    merchant, customer = "m-stale", f"stale-{uuid4()}"
+    now = datetime.now(UTC)
+    async with svc.uow() as uow:
+        await uow.facts.ensure_customers(merchant, [customer])
+        await uow.facts.enter_segments(merchant, [("lifecycle:new", customer)], now)
+        await uow.commit()
+    stale = Outcome(customer, "prospect", "new", entered=frozenset({"lifecycle:new"}), exited=frozenset())
+    async with svc.uow() as uow:
+        with pytest.raises(IntegrityError):
+            await record_outcomes(uow, merchant, [stale], now, {})
+    async with svc.uow() as uow:
+        announced = await uow.session.execute(
+            text("SELECT count(*) FROM outbox WHERE aggregateid = :key"), {"key": f"{merchant}:{customer}"}
+        )
+        stage = await uow.session.execute(
+            text("SELECT lifecycle FROM customers WHERE merchant_id = :m AND customer_id = :c"),
+            {"m": merchant, "c": customer},
+        )
+    assert announced.scalar_one() == 0
+    assert stage.scalar_one() == "prospect"
