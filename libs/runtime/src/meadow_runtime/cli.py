@@ -28,15 +28,25 @@ def _settings(service: str) -> Settings:
     return Settings().for_service(service)
 
 
-def freeze_startup_heap() -> None:
-    """Keep the garbage collector from re-scanning everything loaded at start-up, on every full pass.
+# Collections of the youngest generation start after this many net allocations (CPython's default: 700).
+YOUNG_GENERATION_THRESHOLD = 50_000
 
-    Imported modules, schemas and compiled SQL are hundreds of thousands of long-lived objects; a busy
-    consumer or API allocates fast enough to trigger full collections that walk all of them (measured:
-    ~15% of an ingest batch). Frozen objects are simply skipped; nothing is ever freed that would not be.
+
+def freeze_startup_heap() -> None:
+    """Tune the garbage collector for a serving process, once everything is loaded.
+
+    - Imported modules, schemas and compiled SQL are hundreds of thousands of long-lived objects; a busy
+      consumer or API allocates fast enough to trigger full collections that walk all of them (measured:
+      ~15% of an ingest batch). Frozen, they are simply skipped; nothing is freed that would not be.
+    - A consumer batch holds a thousand decoded events at once. With the default threshold the young
+      generation was collected ~13 times per thousand events, each time promoting the batch's live
+      objects into older generations that were then rescanned: ~7 µs per event of a no-op consumer's
+      ~40. Collecting less often costs a little memory and frees the same cycles.
     """
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
 
 
 def cmd_api(args: argparse.Namespace) -> int:

@@ -1,4 +1,6 @@
-from meadow_runtime.cli import COMMANDS, build_parser
+import gc
+
+from meadow_runtime.cli import COMMANDS, YOUNG_GENERATION_THRESHOLD, build_parser, freeze_startup_heap
 
 
 def test_workers_and_schedulers_can_serve_health_and_metrics() -> None:
@@ -21,3 +23,14 @@ def test_every_subcommand_has_a_handler() -> None:
         ["token", "--role", "support"],
     ):
         assert parser.parse_args(argv).command in COMMANDS
+
+
+def test_a_serving_process_freezes_its_start_up_heap_and_collects_young_objects_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 0, "what was loaded at start-up is no longer rescanned"
+        assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
