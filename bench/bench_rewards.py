@@ -21,7 +21,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from harness import BenchContext, Measurement, Stopwatch, percentile, rate
+from harness import BenchContext, Measurement, Stopwatch, consume_concurrently, percentile, rate
 from meadow_contracts import Envelope, OrderLine, OrderPaid, Topic, decode
 from meadow_runtime.auth import issue_token
 from meadow_runtime.cli import freeze_startup_heap
@@ -88,29 +88,32 @@ async def _prepare(settings: Settings, payloads: list[bytes]) -> None:
         await producer.stop()
 
 
-async def _ingest(settings: Settings, count: int) -> tuple[float, int]:
-    """Seconds to handle `count` events with one worker, and the points credited in the database."""
+async def _ingest(settings: Settings, count: int, consumers: int) -> tuple[float, int, int]:
+    """One worker handling `count` events with `consumers` members of the group: the seconds, the events
+    handled in that time and the points credited in the database."""
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     dlq = create_producer(settings)
     await dlq.start()
-    runner: ConsumerRunner[RewardsUnitOfWork] = ConsumerRunner(
-        settings,
-        group_id="rewards",
-        topics=[Topic.COMMERCE_ORDERS.value],
-        registry=handlers,
-        unit_of_work=lambda: RewardsUnitOfWork(session_factory, "rewards"),
-        dlq_producer=dlq,
-    )
-    await runner.start()
+    runners: list[ConsumerRunner[RewardsUnitOfWork]] = [
+        ConsumerRunner(
+            settings,
+            group_id="rewards",
+            topics=[Topic.COMMERCE_ORDERS.value],
+            registry=handlers,
+            unit_of_work=lambda: RewardsUnitOfWork(session_factory, "rewards"),
+            dlq_producer=dlq,
+        )
+        for _ in range(consumers)
+    ]
+    for runner in runners:
+        await runner.start()
     freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
     try:
-        await runner.wait_until_assigned()
-        with Stopwatch() as watch:
-            while runner.handled < count:
-                await runner.poll_once(timeout_ms=1000)
+        seconds, handled = await consume_concurrently(runners, count)
     finally:
-        await runner.stop()
+        for runner in runners:
+            await runner.stop()
         await dlq.stop()
         await engine.dispose()
     conn = await asyncpg.connect(plain_url(settings.database_url))
@@ -118,7 +121,7 @@ async def _ingest(settings: Settings, count: int) -> tuple[float, int]:
         credited = await conn.fetchval("SELECT coalesce(sum(points), 0) FROM balances")
     finally:
         await conn.close()
-    return watch.seconds, int(credited)
+    return seconds, handled, int(credited)
 
 
 async def _ingest_one_per_transaction(settings: Settings, count: int) -> tuple[float, int]:
@@ -159,17 +162,31 @@ async def _ingest_one_per_transaction(settings: Settings, count: int) -> tuple[f
 
 async def _ledger_ingest(ctx: BenchContext) -> None:
     count = ctx.scale(200_000, 20_000)
+    expected = count * (129 + 88)
+    # The same workload twice: one consumer alone, then one worker as deployed (CONSUMER_CONCURRENCY
+    # members of the group in one process, overlapping one batch's Python with another's transaction).
+    one_settings = _settings(ctx)
+    await _prepare(one_settings, _orders(count, customers=count // 4))
+    seconds, handled, credited = await _ingest(one_settings, count, consumers=1)
+    assert credited == expected, f"credited {credited} points, expected {expected}"
+    ctx.report(
+        Measurement(
+            "rewards.ledger_ingest.one_consumer", rate(handled, seconds), "events/s",
+            f"{count:,} order.paid, 1 consumer",
+        ),
+        against="raw.kafka.consume",
+    )  # fmt: skip
     settings = _settings(ctx)
     await _prepare(settings, _orders(count, customers=count // 4))
-    seconds, credited = await _ingest(settings, count)
-    expected = count * (129 + 88)
+    seconds, handled, credited = await _ingest(settings, count, consumers=settings.consumer_concurrency)
     assert credited == expected, f"credited {credited} points, expected {expected}"
     batched = ctx.report(
         Measurement(
-            "rewards.ledger_ingest", rate(count, seconds), "events/s", f"{count:,} order.paid, 1 worker"
+            "rewards.ledger_ingest", rate(handled, seconds), "events/s",
+            f"{count:,} order.paid, 1 worker with {settings.consumer_concurrency} consumers",
         ),
         against="raw.kafka.consume",
-    )
+    )  # fmt: skip
     ctx.report(
         Measurement(
             "rewards.ledger_ingest (vs executemany)", batched.value, "events/s", "≈7 rows written per event"

@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import text
 
-from harness import BenchContext, Measurement, Stopwatch, rate
+from harness import BenchContext, Measurement, Stopwatch, consume_concurrently, rate
 from meadow_contracts import CustomerProfileUpdated, Envelope, OrderLine, OrderPaid
 from meadow_runtime.cli import freeze_startup_heap
+from meadow_runtime.consumer import ConsumerRunner
 from meadow_runtime.kafka import create_producer
 from meadow_runtime.testing.harness import running_service
 from segments.app import MIGRATIONS_DIR, SERVICE
@@ -145,10 +148,14 @@ def _segment_rules(count: int) -> list[dict[str, Any]]:
     return rules
 
 
-async def _incremental(ctx: BenchContext) -> None:
+async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
+    """One worker with `consumers` members of the group in one process (None: as many as the deployed
+    worker runs, CONSUMER_CONCURRENCY), each with its own partitions and transactions."""
     events, customers = ctx.scale(100_000, 10_000), ctx.scale(20_000, 2_000)
     settings = ctx.infra.settings("segments", MIGRATIONS_DIR, consumer_batch_size=1000)
-    async with running_service(settings, SERVICE) as svc:
+    consumers = consumers or settings.consumer_concurrency
+    label = ".one_consumer" if consumers == 1 else ""
+    async with running_service(settings, SERVICE) as svc, _worker_consumers(svc, consumers) as runners:
         async with svc.uow() as uow:
             now = datetime.now(UTC)
             for i, raw in enumerate(_segment_rules(50)):
@@ -185,19 +192,21 @@ async def _incremental(ctx: BenchContext) -> None:
             )
             for n in range(events)
         ]
-        seconds, changes = await _produce_and_consume(svc, settings, orders)
+        seconds, handled, changes = await _produce_and_consume(svc, settings, orders, runners)
         ctx.report(
             Measurement(
-                "segments.incremental.events_per_s",
-                rate(events, seconds),
+                f"segments.incremental{label}.events_per_s",
+                rate(handled, seconds),
                 "events/s",
-                f"order.paid over {customers:,} customers, 50 segments, one worker; {changes:,} events out; "
-                "goal >= 10,000",
+                f"order.paid over {customers:,} customers, 50 segments, one worker with {consumers} "
+                f"consumer(s); {changes:,} events out; goal >= 10,000",
             ),
             against="raw.kafka.consume",
         )
         ctx.report(
-            Measurement("segments.incremental.changes_per_s", rate(changes, seconds), "events/s", "emitted"),
+            Measurement(
+                f"segments.incremental{label}.changes_per_s", rate(changes, seconds), "events/s", "emitted"
+            ),
             against="raw.pg.insert.executemany",
         )
         # The same customers again, with profile updates that change nothing: the cost of evaluation
@@ -205,11 +214,11 @@ async def _incremental(ctx: BenchContext) -> None:
         unchanged = [
             CustomerProfileUpdated(customer_id=f"c{rng.randrange(customers)}") for _ in range(events)
         ]
-        seconds, changes = await _produce_and_consume(svc, settings, unchanged)
+        seconds, handled, changes = await _produce_and_consume(svc, settings, unchanged, runners)
         ctx.report(
             Measurement(
-                "segments.incremental.unchanged_events_per_s",
-                rate(events, seconds),
+                f"segments.incremental{label}.unchanged_events_per_s",
+                rate(handled, seconds),
                 "events/s",
                 f"profile updates changing nothing; {changes:,} events out",
             ),
@@ -217,10 +226,31 @@ async def _incremental(ctx: BenchContext) -> None:
         )
 
 
-async def _produce_and_consume(svc: Any, settings: Any, events: list[Any]) -> tuple[float, int]:
-    """Put the events on their topic, then time one worker handling them; returns (seconds, events out)."""
-    runner = svc.runner
-    assert runner is not None
+@asynccontextmanager
+async def _worker_consumers(svc: Any, consumers: int) -> AsyncIterator[list[ConsumerRunner[Any]]]:
+    """The harness's consumer plus `consumers - 1` more members of its group, as one worker runs them."""
+    assert svc.runner is not None
+    extra = [
+        ConsumerRunner(
+            svc.settings, group_id=svc.runner.group_id, topics=SERVICE.consumed_topics,
+            registry=SERVICE.handlers, unit_of_work=svc.uow, dlq_producer=svc.producer,
+        )
+        for _ in range(consumers - 1)
+    ]  # fmt: skip
+    for runner in extra:
+        await runner.start()
+    try:
+        yield [svc.runner, *extra]
+    finally:
+        for runner in extra:
+            await runner.stop()
+
+
+async def _produce_and_consume(
+    svc: Any, settings: Any, events: list[Any], runners: list[ConsumerRunner[Any]]
+) -> tuple[float, int, int]:
+    """Put the events on their topic, then time the worker's consumers handling them; returns (seconds,
+    events handled in that time, events out)."""
     async with svc.uow() as uow:
         before = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
     producer = create_producer(settings)
@@ -237,16 +267,15 @@ async def _produce_and_consume(svc: Any, settings: Any, events: list[Any]) -> tu
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    target = runner.handled + len(events)
+    total = sum(runner.handled for runner in runners) + len(events)
     freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
-    with Stopwatch() as consume:
-        while runner.handled < target:
-            await runner.poll_once(timeout_ms=1000)
+    seconds, handled = await consume_concurrently(runners, total)
     async with svc.uow() as uow:
         after = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
-    return consume.seconds, int(after - before)
+    return seconds, handled, int(after - before)
 
 
 async def run(ctx: BenchContext) -> None:
     await _recompute(ctx)
-    await _incremental(ctx)
+    await _incremental(ctx, consumers=1)
+    await _incremental(ctx, consumers=None)

@@ -7,11 +7,15 @@ Numbers are never asserted: they are printed, as ratios, for people to read.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from meadow_runtime.consumer import ConsumerRunner
 from meadow_runtime.testing.infrastructure import Infrastructure
 
 
@@ -71,3 +75,24 @@ def percentile(samples: list[float], pct: float) -> float:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples) if samples else float("nan")
+
+
+async def consume_concurrently(runners: Sequence[ConsumerRunner[Any]], total: int) -> tuple[float, int]:
+    """Poll every runner at once, as a worker's consumers do, until together they have handled `total`.
+
+    Returns the seconds and the events handled in the timed window (joining the group may already have
+    handled a batch or two, which are not counted).
+    """
+    await asyncio.gather(*(runner.wait_until_assigned() for runner in runners))
+
+    def handled() -> int:
+        return sum(runner.handled for runner in runners)
+
+    async def poll(runner: ConsumerRunner[Any]) -> None:
+        while handled() < total:
+            await runner.poll_once(timeout_ms=200)
+
+    before = handled()
+    with Stopwatch() as watch:
+        await asyncio.gather(*(poll(runner) for runner in runners))
+    return watch.seconds, handled() - before

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     )
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
     consumer_batch_size: int = Field(default=1000, ge=1)
+    consumer_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="consumers of the service's group in one worker process, each owning its own partitions",
+    )
     consumer_max_attempts: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")

@@ -78,7 +78,9 @@ async def test_sigterm_stops_the_worker_cleanly_with_offsets_committed(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{health_port}") as client:
             health = await eventually(lambda: _get(client, "/healthz"), until=lambda r: r is not None)
             assert health is not None
-            assert health.json()["loops"] == {"relay": True, "consumer": True}
+            consumers = {f"consumer-{i}": True for i in range(settings.consumer_concurrency)}
+            assert len(consumers) == 2, "the worker runs two members of its group by default"
+            assert health.json()["loops"] == {"relay": True, **consumers}
             metrics = await client.get("/metrics")
             assert (
                 'meadow_events_consumed_total{consumer_group="testbed",outcome="handled"} 200.0'
