@@ -21,10 +21,17 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from harness import BenchContext, Measurement, Stopwatch, consume_concurrently, percentile, rate
+from harness import (
+    BenchContext,
+    Measurement,
+    Stopwatch,
+    consume_concurrently,
+    percentile,
+    rate,
+    worker_heap,
+)
 from meadow_contracts import Envelope, OrderLine, OrderPaid, Topic, decode
 from meadow_runtime.auth import issue_token
-from meadow_runtime.cli import freeze_startup_heap
 from meadow_runtime.consumer import ConsumerRunner, Delivery
 from meadow_runtime.db import create_engine, create_session_factory, plain_url
 from meadow_runtime.inbox import claim_new
@@ -108,9 +115,9 @@ async def _ingest(settings: Settings, count: int, consumers: int) -> tuple[float
     ]
     for runner in runners:
         await runner.start()
-    freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
     try:
-        seconds, handled = await consume_concurrently(runners, count)
+        with worker_heap():
+            seconds, handled = await consume_concurrently(runners, count)
     finally:
         for runner in runners:
             await runner.stop()

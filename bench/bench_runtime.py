@@ -14,9 +14,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy import create_engine
 
-from harness import BenchContext, Measurement, Stopwatch, rate
+from harness import BenchContext, Measurement, Stopwatch, rate, worker_heap
 from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
-from meadow_runtime.cli import freeze_startup_heap
 from meadow_runtime.consumer import ConsumerRunner, Delivery, HandlerRegistry
 from meadow_runtime.db import create_engine as create_async_engine
 from meadow_runtime.db import create_session_factory, plain_url, psycopg_url
@@ -121,8 +120,7 @@ async def _consumer(ctx: BenchContext, settings: Settings, count: int) -> None:
     await runner.start()
     try:
         await runner.wait_until_assigned()
-        freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
-        with Stopwatch() as watch:
+        with worker_heap(), Stopwatch() as watch:
             while runner.handled < count:
                 await runner.poll_once(timeout_ms=1000)
     finally:

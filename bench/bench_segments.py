@@ -18,9 +18,8 @@ from uuid import uuid4
 
 from sqlalchemy import text
 
-from harness import BenchContext, Measurement, Stopwatch, consume_concurrently, rate
+from harness import BenchContext, Measurement, Stopwatch, consume_concurrently, rate, worker_heap
 from meadow_contracts import CustomerProfileUpdated, Envelope, OrderLine, OrderPaid
-from meadow_runtime.cli import freeze_startup_heap
 from meadow_runtime.consumer import ConsumerRunner
 from meadow_runtime.kafka import create_producer
 from meadow_runtime.testing.harness import running_service
@@ -268,8 +267,8 @@ async def _produce_and_consume(
     finally:
         await producer.stop()
     total = sum(runner.handled for runner in runners) + len(events)
-    freeze_startup_heap()  # as the worker process does once it has started (meadow_runtime.cli)
-    seconds, handled = await consume_concurrently(runners, total)
+    with worker_heap():
+        seconds, handled = await consume_concurrently(runners, total)
     async with svc.uow() as uow:
         after = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
     return seconds, handled, int(after - before)
