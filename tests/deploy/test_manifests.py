@@ -278,6 +278,12 @@ def test_the_image_runs_the_meadow_console_script() -> None:
 
 def test_prod_is_highly_available(rendered: dict[str, list[Doc]]) -> None:
     docs = rendered["prod"]
+    (partitions,) = {topic["spec"]["partitions"] for topic in find(docs, "KafkaTopic")}
+    (consumers_per_worker,) = {
+        int(config["data"]["CONSUMER_CONCURRENCY"])
+        for config in find(docs, "ConfigMap")
+        if "CONSUMER_CONCURRENCY" in config.get("data", {})
+    }
     for service in SERVICES:
         hpa = one(docs, "HorizontalPodAutoscaler", f"{service}-api")
         assert hpa["spec"]["minReplicas"] >= 3
@@ -289,7 +295,9 @@ def test_prod_is_highly_available(rendered: dict[str, list[Doc]]) -> None:
                 c["topologyKey"] for c in deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
             }
             assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
-        assert one(docs, "ScaledObject", f"{service}-worker")["spec"]["maxReplicaCount"] == 12
+        # At full scale every consumer of the group owns a partition: no idle ones, none missing.
+        max_workers = one(docs, "ScaledObject", f"{service}-worker")["spec"]["maxReplicaCount"]
+        assert max_workers * consumers_per_worker == partitions
         cluster = one(docs, "Cluster", f"{service}-db")
         assert cluster["spec"]["instances"] == 3
         assert cluster["spec"]["backup"]["barmanObjectStore"]["destinationPath"]
