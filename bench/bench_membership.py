@@ -26,7 +26,7 @@ import httpx
 
 from harness import BenchContext, Measurement, median, percentile, rate
 from meadow_runtime.auth import Role, issue_token
-from meadow_runtime.cli import freeze_startup_heap
+from meadow_runtime.heap import freeze_startup_heap
 from meadow_runtime.settings import Settings
 from membership.app import MIGRATIONS_DIR
 from membership.members.schemas import JoinBody

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from meadow_runtime.cli import tune_heap_for_batches
 from meadow_runtime.consumer import ConsumerRunner
+from meadow_runtime.heap import tune_heap_for_batches
 from meadow_runtime.testing.infrastructure import Infrastructure
 
 
