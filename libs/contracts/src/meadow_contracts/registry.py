@@ -33,8 +33,8 @@ def decode_envelope(raw: bytes) -> Envelope[Event]:
     """Parse and validate a message's envelope and its typed data in one pass over the JSON.
 
     About twice as fast as `Envelope.from_bytes` followed by `decode`, which builds the data as dicts
-    first and validates them again. Raises UnknownEventType for a type this build does not know, and
-    pydantic.ValidationError for anything malformed.
+    first and validates them again. Raises UnknownEventType for a well-formed envelope of a type this
+    build does not know, and pydantic.ValidationError for anything malformed.
     """
     try:
         envelope: Envelope[Event] = _typed_envelopes().validate_json(raw)
