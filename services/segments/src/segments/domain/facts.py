@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,32 +112,6 @@ class CustomerFacts:
     def favorite_items(self) -> tuple[ActivityItem, ...]:
         return tuple((x.product_id, x.product_id, x.category, 0, x.favorited_at) for x in self.favorites)
 
-    # The same items grouped by category and by product: a `purchased` node naming one reads only that
-    # group, and rejects the customer at once when the group is smaller than its `min_count`.
-    @cached_property
-    def purchases_by_category(self) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-        return _grouped(self.purchase_items, 2)
-
-    @cached_property
-    def purchases_by_product(self) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-        return _grouped(self.purchase_items, 1)
-
-    @cached_property
-    def refunds_by_category(self) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-        return _grouped(self.refund_items, 2)
-
-    @cached_property
-    def refunds_by_product(self) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-        return _grouped(self.refund_items, 1)
-
-    @cached_property
-    def favorites_by_category(self) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-        return _grouped(self.favorite_items, 2)
-
-    @cached_property
-    def favorites_by_product(self) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-        return _grouped(self.favorite_items, 1)
-
     def with_segments(self, segments: AbstractSet[str]) -> CustomerFacts:
         return self._with("segments", segments)
 
@@ -153,12 +126,3 @@ class CustomerFacts:
         copy.__dict__.update(self.__dict__)
         copy.__dict__[name] = value
         return copy
-
-
-def _grouped(
-    items: tuple[ActivityItem, ...], position: Literal[1, 2]
-) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    groups: dict[str | None, list[ActivityItem]] = {}
-    for item in items:
-        groups.setdefault(item[position], []).append(item)
-    return {value: tuple(group) for value, group in groups.items()}

@@ -7,7 +7,7 @@ a property test holds the two equal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -369,24 +369,29 @@ def _activity_predicate(rule: Purchased | Refunded | Favorited, now: datetime) -
     # are read, which filters apply and whether amounts matter. The returned function is called for
     # every touched customer and every segment reading it, so it does no more than the rule asks.
     since = window_start(rule.within_days, now)
+    product, category = rule.product_id, rule.category
     min_count, max_count = rule.min_count, rule.max_count
     min_amount = None if isinstance(rule, Favorited) else rule.min_amount
     max_amount = None if isinstance(rule, Favorited) else rule.max_amount
     weighs_amounts = min_amount is not None or max_amount is not None
-    items = _items_reader(rule)
-    # The reader already narrowed the items to the named category, else to the named product; only a
-    # product named beside a category is left to check here.
-    product = rule.product_id if rule.category is not None else None
+
+    items: Callable[[CustomerFacts], Sequence[ActivityItem]]
+    if isinstance(rule, Purchased):
+        items = _purchase_items
+    elif isinstance(rule, Refunded):
+        items = _refund_items
+    else:
+        items = _favorite_items
 
     def predicate(facts: CustomerFacts) -> bool:
-        candidates = items(facts)
-        # Each item counts at most one order/refund/favorite: fewer items than min_count cannot match.
-        if len(candidates) < min_count:
-            return False
         counted: set[str] = set()
         total = 0
-        for key, product_id, _category, amount, at in candidates:
-            if (product is None or product_id == product) and (since is None or at >= since):
+        for key, product_id, item_category, amount, at in items(facts):
+            if (
+                (product is None or product_id == product)
+                and (category is None or item_category == category)
+                and (since is None or at >= since)
+            ):
                 counted.add(key)
                 total += amount
         count = len(counted)
@@ -397,48 +402,14 @@ def _activity_predicate(rule: Purchased | Refunded | Favorited, now: datetime) -
     return predicate
 
 
-def _items_reader(
-    rule: Purchased | Refunded | Favorited,
-) -> Callable[[CustomerFacts], Sequence[ActivityItem]]:
-    """The customer's items of the rule's kind, narrowed to its category or else its product if it names
-    one: (what is counted, product, category, amount, when) for distinct orders, refunds, favorites."""
-    category, product = rule.category, rule.product_id
-    grouped: Callable[[CustomerFacts], Mapping[str | None, tuple[ActivityItem, ...]]]
-    if isinstance(rule, Purchased):
-        if category is None and product is None:
-            return lambda facts: facts.purchase_items
-        grouped = _purchases_by_category if category is not None else _purchases_by_product
-    elif isinstance(rule, Refunded):
-        if category is None and product is None:
-            return lambda facts: facts.refund_items
-        grouped = _refunds_by_category if category is not None else _refunds_by_product
-    else:
-        if category is None and product is None:
-            return lambda facts: facts.favorite_items
-        grouped = _favorites_by_category if category is not None else _favorites_by_product
-    value = category if category is not None else product
-    return lambda facts: grouped(facts).get(value, ())
+# (what is counted, product, category, amount, when): distinct orders, distinct refunds, each favorite.
+def _purchase_items(facts: CustomerFacts) -> Sequence[ActivityItem]:
+    return facts.purchase_items
 
 
-def _purchases_by_category(facts: CustomerFacts) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    return facts.purchases_by_category
+def _refund_items(facts: CustomerFacts) -> Sequence[ActivityItem]:
+    return facts.refund_items
 
 
-def _purchases_by_product(facts: CustomerFacts) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    return facts.purchases_by_product
-
-
-def _refunds_by_category(facts: CustomerFacts) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    return facts.refunds_by_category
-
-
-def _refunds_by_product(facts: CustomerFacts) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    return facts.refunds_by_product
-
-
-def _favorites_by_category(facts: CustomerFacts) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    return facts.favorites_by_category
-
-
-def _favorites_by_product(facts: CustomerFacts) -> Mapping[str | None, tuple[ActivityItem, ...]]:
-    return facts.favorites_by_product
+def _favorite_items(facts: CustomerFacts) -> Sequence[ActivityItem]:
+    return facts.favorite_items
