@@ -32,8 +32,11 @@ from meadow_runtime.tables import runtime_metadata
 
 metadata = runtime_metadata()
 
-MERCHANT = String(64)
-CUSTOMER = String(128)
+# Identifier columns compare bytewise (collation "C", migration 0006): ids are opaque, and every key
+# probe, index insertion and sort of a batch's keys is then a memcmp instead of the locale's strcoll.
+MERCHANT = String(64, collation="C")
+CUSTOMER = String(128, collation="C")
+REFERENCE = String(256, collation="C")
 
 
 def _now() -> Column[object]:
@@ -154,7 +157,7 @@ orders = Table(
     "orders",
     metadata,
     Column("merchant_id", MERCHANT, nullable=False),
-    Column("order_id", String(256), nullable=False),
+    Column("order_id", REFERENCE, nullable=False),
     Column("customer_id", CUSTOMER, nullable=False),
     Column("paid_at", DateTime(timezone=True), nullable=False),
     Column("lines", JSONB, nullable=False, comment="line_id -> [paid minor units, points earned]"),
@@ -166,8 +169,8 @@ refunds = Table(
     "refunds",
     metadata,
     Column("merchant_id", MERCHANT, nullable=False),
-    Column("refund_id", String(256), nullable=False),
-    Column("order_id", String(256), nullable=False),
+    Column("refund_id", REFERENCE, nullable=False),
+    Column("order_id", REFERENCE, nullable=False),
     Column("customer_id", CUSTOMER, nullable=False),
     Column("lines", JSONB, nullable=False, comment="line_id -> refunded minor units"),
     Column("reversed", JSONB, nullable=True, comment="line_id -> points taken back, once applied"),

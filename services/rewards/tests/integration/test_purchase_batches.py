@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
+import pytest
+from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import text
 
 from meadow_contracts import Envelope, decode
@@ -187,3 +189,43 @@ async def test_the_points_earned_envelope_built_in_sql_is_the_one_the_models_wri
         "2027-03-01T09:30:00-05:00",
         "2027-03-01T09:30:00Z",
     ]
+
+
+async def test_an_order_sent_twice_to_the_database_function_fails_the_batch_instead_of_earning_twice(
+    svc: ServiceHarness,
+) -> None:
+    """The handler sends each order once; the function's own guard, should a caller not, is the
+    earning's deterministic id (its transfer's and lot's): the batch fails whole, and the runner then
+    retries it event by event."""
+    m = merchant()
+    await purchase_rule(svc, m, "1")
+    paid_at = datetime.now(UTC)
+    tid = transfer_id(m, "order", "o1", "purchase")
+    twice = [1, 2], [m, m], ["o1", "o1"], ["c1", "c1"], [paid_at] * 2, [0, 0], [uuid4(), uuid4()], [tid] * 2
+    columns = (*twice, ["l1", "l1"], ["toys", "toys"], [10_000, 10_000])
+    async with svc.uow() as uow:
+        with pytest.raises(UniqueViolationError, match="duplicate key"):
+            await uow.ledger.earn_purchases(
+                columns, emitted_at="2026-01-01T00:00:00Z", event=(PointsEarned.topic, "t", "test")
+            )
+    async with svc.uow() as uow:
+        orders = await uow.session.execute(
+            text("SELECT count(*) FROM orders WHERE merchant_id = :m"), {"m": m}
+        )
+        assert orders.scalar_one() == 0
+    assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
+
+
+async def test_identifier_columns_compare_bytewise(svc: ServiceHarness) -> None:
+    async with svc.uow() as uow:
+        collations = (
+            await uow.session.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND column_name IN ('merchant_id', 'customer_id', "
+                    "'order_id') AND table_name NOT IN ('outbox', 'inbox', 'idempotency_keys')"
+                )
+            )
+        ).all()
+    assert collations
+    assert {(table, column) for table, column, collation in collations if collation != "C"} == set()

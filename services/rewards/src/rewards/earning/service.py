@@ -83,12 +83,18 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelo
     line_ids: list[str] = []
     categories: list[str] = []
     amounts: list[int] = []
+    seen: set[tuple[str, str]] = set()
     for position, (envelope, order) in enumerate(paid, 1):
         merchant_id, at = envelope.merchant_id, order.paid_at
+        # An order delivered twice in one batch earns from its first delivery; a line id repeated within
+        # an order counts once, as its last occurrence (the function relies on both).
+        if (merchant_id, order.order_id) in seen:
+            continue
+        seen.add((merchant_id, order.order_id))
         offset = at.utcoffset()
         seconds = int(offset.total_seconds()) if offset else 0
         earning_id = _purchase_id(merchant_id, order.order_id)
-        for line in order.lines:
+        for line in {line.line_id: line for line in order.lines}.values():
             positions.append(position)
             merchants.append(merchant_id)
             order_ids.append(order.order_id)

@@ -55,7 +55,7 @@ class TransferRecord:
 # because SQLAlchemy's per-row result handling cost more than the statements on the ingest path.
 LOCK_BALANCES = """
     INSERT INTO balances (merchant_id, customer_id)
-    SELECT m, c FROM unnest($1::text[], $2::text[]) AS k(m, c) ORDER BY m, c
+    SELECT m, c FROM unnest($1::text[], $2::text[]) AS k(m, c) ORDER BY m COLLATE "C", c COLLATE "C"
     ON CONFLICT (merchant_id, customer_id) DO UPDATE SET points = balances.points
     RETURNING merchant_id, customer_id, points, debt, tier_rank, tier_name, first_paid_at
 """
