@@ -200,7 +200,7 @@ async def test_an_order_sent_twice_to_the_database_function_fails_the_batch_inst
     m = merchant()
     await purchase_rule(svc, m, "1")
     paid_at = datetime.now(UTC)
-    tid = transfer_id(m, "order", "o1", "purchase")
+    tid = transfer_id(m, "order", "o1", "purchase").bytes
     twice = [1, 2], [m, m], ["o1", "o1"], ["c1", "c1"], [paid_at] * 2, [0, 0], [uuid4(), uuid4()], [tid] * 2
     columns = (*twice, ["l1", "l1"], ["toys", "toys"], [10_000, 10_000])
     async with svc.uow() as uow:

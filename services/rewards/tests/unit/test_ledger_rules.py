@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rewards.domain.earning import TierLevel, reversal_points, tier_for
-from rewards.domain.ids import LEDGER_NAMESPACE, transfer_id
+from rewards.domain.ids import LEDGER_NAMESPACE, purchase_transfer_id_bytes, transfer_id
 from rewards.domain.ledger import (
     Account,
     InsufficientPoints,
@@ -104,3 +104,9 @@ def test_the_highest_reached_tier_applies() -> None:
     assert tier_for(levels, 999) is None
     assert tier_for(levels, 1000) == levels[0]
     assert tier_for(levels, 7000) == levels[1]
+
+
+@given(st.text(max_size=20), st.text(max_size=40))
+def test_a_paid_orders_earning_id_bytes_are_its_transfer_id(merchant_id: str, order_id: str) -> None:
+    expected = transfer_id(merchant_id, "order", order_id, "purchase")
+    assert purchase_transfer_id_bytes(merchant_id, order_id) == expected.bytes

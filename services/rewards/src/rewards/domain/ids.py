@@ -15,8 +15,17 @@ def transfer_id(merchant_id: str, *cause: object) -> UUID:
     Exactly `uuid.uuid5(LEDGER_NAMESPACE, name)`, with the version and variant bits set on the digest's
     bytes: the stdlib's `UUID(..., version=5)` costs twice as much, and the ingest path makes one per event.
     """
-    name = ":".join([merchant_id, *(str(part) for part in cause)])
-    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    return UUID(bytes=_uuid5_bytes(":".join([merchant_id, *(str(part) for part in cause)]).encode()))
+
+
+def purchase_transfer_id_bytes(merchant_id: str, order_id: str) -> bytes:
+    """The 16 bytes of `transfer_id(merchant_id, "order", order_id, "purchase")`, the earning of a paid
+    order: the ingest path makes one per event and hands the bytes to the driver's own UUID type."""
+    return _uuid5_bytes(b"".join((merchant_id.encode(), b":order:", order_id.encode(), b":purchase")))
+
+
+def _uuid5_bytes(name: bytes) -> bytes:
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name).digest()[:16])
     digest[6] = digest[6] & 0x0F | 0x50  # version 5
     digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
-    return UUID(bytes=bytes(digest))
+    return bytes(digest)

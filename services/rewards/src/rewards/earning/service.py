@@ -33,7 +33,7 @@ from meadow_contracts.events import (
 )
 
 from ..domain.earning import reversal_points
-from ..domain.ids import transfer_id
+from ..domain.ids import purchase_transfer_id_bytes, transfer_id
 from ..domain.ledger import reverse
 from ..ledger.repository import BalanceRow, CustomerKey, TransferRecord
 from ..ledger.service import SOURCE, Earning, credit, existing_transfers, open_wallet, record
@@ -79,7 +79,7 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelo
     paid_at: list[datetime] = []
     utc_offsets: list[int] = []
     event_ids: list[UUID] = []
-    transfer_ids: list[UUID] = []
+    transfer_ids: list[bytes] = []
     line_ids: list[str] = []
     categories: list[str] = []
     amounts: list[int] = []
@@ -93,7 +93,7 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelo
         seen.add((merchant_id, order.order_id))
         offset = at.utcoffset()
         seconds = int(offset.total_seconds()) if offset else 0
-        earning_id = _purchase_id(merchant_id, order.order_id)
+        earning_id = purchase_transfer_id_bytes(merchant_id, order.order_id)
         for line in {line.line_id: line for line in order.lines}.values():
             positions.append(position)
             merchants.append(merchant_id)
@@ -141,10 +141,6 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelo
     await _settle_parked_refunds(uow, parked)
     if invitees:
         await _settle_referrals(uow, invitees)
-
-
-def _purchase_id(merchant_id: str, order_id: str) -> UUID:
-    return transfer_id(merchant_id, "order", order_id, "purchase")
 
 
 async def _settle_parked_refunds(uow: RewardsUnitOfWork, order_keys: list[tuple[str, str]]) -> None:

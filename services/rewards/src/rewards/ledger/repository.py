@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from asyncpg.pgproto.pgproto import UUID as DriverUUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,8 +21,9 @@ CustomerKey = tuple[str, str]  # (merchant_id, customer_id)
 # A batch of paid orders as columns, one entry per order line: the order's 1-based position in the batch,
 # merchant, order id, customer, paid at, its UTC offset in seconds, event id, earning transfer id; then
 # the line's id, category and amount.
+# The earning transfer ids come as their 16 bytes (`domain.ids.purchase_transfer_id_bytes`).
 PaidLineColumns = tuple[
-    list[int], list[str], list[str], list[str], list[datetime], list[int], list[UUID], list[UUID],
+    list[int], list[str], list[str], list[str], list[datetime], list[int], list[UUID], list[bytes],
     list[str], list[str], list[int],
 ]  # fmt: skip
 
@@ -174,9 +176,13 @@ class LedgerRepository:
         """Apply a batch of paid orders set-based (see migration 0005); `event` is the `points.earned`
         (topic, type, source), `emitted_at` its envelope time as JSON renders it."""
         driver = await self.driver()
+        *order_columns, transfer_ids, line_id, category, amount = lines
+        # asyncpg's own UUID type is built from bytes in C and encoded without a conversion
+        transfers = [DriverUUID(tid) for tid in transfer_ids]
         rows: list[Any] = await driver.fetch(
-            EARN_PURCHASES, *lines, emitted_at, json.dumps(current_trace_headers()), *event
-        )
+            EARN_PURCHASES, *order_columns, transfers, line_id, category, amount, emitted_at,
+            json.dumps(current_trace_headers()), *event,
+        )  # fmt: skip
         return rows
 
     async def insert_transfers(self, records: Sequence[TransferRecord]) -> set[UUID]:
