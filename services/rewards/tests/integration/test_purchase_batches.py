@@ -17,7 +17,7 @@ from meadow_contracts.events import OrderPaid, PointsEarned
 from meadow_runtime.testing.harness import ServiceHarness
 from rewards.domain.ids import transfer_id
 from rewards.domain.ledger import spend
-from rewards.ledger.repository import TransferRecord
+from rewards.ledger.repository import TransferRecord, database_uuid
 from rewards.ledger.service import SOURCE, open_wallet, record
 
 from .helpers import (
@@ -200,13 +200,12 @@ async def test_an_order_sent_twice_to_the_database_function_fails_the_batch_inst
     m = merchant()
     await purchase_rule(svc, m, "1")
     paid_at = datetime.now(UTC)
-    tid = transfer_id(m, "order", "o1", "purchase").bytes
-    twice = [1, 2], [m, m], ["o1", "o1"], ["c1", "c1"], [paid_at] * 2, [0, 0], [uuid4(), uuid4()], [tid] * 2
-    columns = (*twice, ["l1", "l1"], ["toys", "toys"], [10_000, 10_000])
+    tid = database_uuid(transfer_id(m, "order", "o1", "purchase").bytes)
+    twice = [(i, m, "o1", "c1", paid_at, 0, uuid4(), tid, "l1", "toys", 10_000) for i in (1, 2)]
     async with svc.uow() as uow:
         with pytest.raises(UniqueViolationError, match="duplicate key"):
             await uow.ledger.earn_purchases(
-                columns, emitted_at="2026-01-01T00:00:00Z", event=(PointsEarned.topic, "t", "test")
+                twice, emitted_at="2026-01-01T00:00:00Z", event=(PointsEarned.topic, "t", "test")
             )
     async with svc.uow() as uow:
         orders = await uow.session.execute(

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pydantic_core import to_json
@@ -35,7 +34,7 @@ from meadow_contracts.events import (
 from ..domain.earning import reversal_points
 from ..domain.ids import purchase_transfer_id_bytes, transfer_id
 from ..domain.ledger import reverse
-from ..ledger.repository import BalanceRow, CustomerKey, TransferRecord
+from ..ledger.repository import BalanceRow, CustomerKey, PaidLine, TransferRecord, database_uuid
 from ..ledger.service import SOURCE, Earning, credit, existing_transfers, open_wallet, record
 from ..tiers.service import announce_tier_change, reevaluate
 
@@ -67,22 +66,13 @@ async def fixed_rules(uow: RewardsUnitOfWork, merchant_ids: Iterable[str], kind:
 async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelope, OrderPaid]]) -> None:
     """Earn per currency unit on every paid line (category rules, tier multiplier), once per order.
 
-    The batch goes to the database as columns in one call (`LedgerRepository.earn_purchases`): pricing,
-    debt, transfers, lots, balances, tiers and the `points.earned` events are set-based SQL, so Python
-    reads each event once and builds nothing per event but its column entries and its transfer id.
+    The batch goes to the database as one array of line records in one call
+    (`LedgerRepository.earn_purchases`): pricing, debt, transfers, lots, balances, tiers and the
+    `points.earned` events are set-based SQL, so Python reads each event once and builds nothing per event
+    but its line records and its transfer id.
     """
-    # One entry per order line, each carrying its order's fields (see migration 0005 for why).
-    positions: list[int] = []
-    merchants: list[str] = []
-    order_ids: list[str] = []
-    customers: list[str] = []
-    paid_at: list[datetime] = []
-    utc_offsets: list[int] = []
-    event_ids: list[UUID] = []
-    transfer_ids: list[bytes] = []
-    line_ids: list[str] = []
-    categories: list[str] = []
-    amounts: list[int] = []
+    # One record per order line, each carrying its order's fields (see migrations 0005 and 0006 for why).
+    lines: list[PaidLine] = []
     seen: set[tuple[str, str]] = set()
     for position, (envelope, order) in enumerate(paid, 1):
         merchant_id, at = envelope.merchant_id, order.paid_at
@@ -93,36 +83,17 @@ async def record_paid_orders(uow: RewardsUnitOfWork, paid: Iterable[tuple[Envelo
         seen.add((merchant_id, order.order_id))
         offset = at.utcoffset()
         seconds = int(offset.total_seconds()) if offset else 0
-        earning_id = purchase_transfer_id_bytes(merchant_id, order.order_id)
+        earning_id = database_uuid(purchase_transfer_id_bytes(merchant_id, order.order_id))
         for line in {line.line_id: line for line in order.lines}.values():
-            positions.append(position)
-            merchants.append(merchant_id)
-            order_ids.append(order.order_id)
-            customers.append(order.customer_id)
-            paid_at.append(at)
-            utc_offsets.append(seconds)
-            event_ids.append(envelope.id)
-            transfer_ids.append(earning_id)
-            line_ids.append(line.line_id)
-            categories.append(line.category)
-            amounts.append(line.amount_minor)
-    if not merchants:
+            lines.append(
+                (position, merchant_id, order.order_id, order.customer_id, at, seconds, envelope.id,
+                 earning_id, line.line_id, line.category, line.amount_minor)
+            )  # fmt: skip
+    if not lines:
         return
     now = datetime.now(UTC)
     follow_ups = await uow.ledger.earn_purchases(
-        (
-            positions,
-            merchants,
-            order_ids,
-            customers,
-            paid_at,
-            utc_offsets,
-            event_ids,
-            transfer_ids,
-            line_ids,
-            categories,
-            amounts,
-        ),
+        lines,
         emitted_at=to_json(now).decode().strip('"'),
         event=(PointsEarned.topic, PointsEarned.event_type, SOURCE),
     )
