@@ -176,6 +176,7 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     await _prepare(one_settings, _orders(count, customers=count // 4))
     seconds, handled, credited = await _ingest(one_settings, count, consumers=1)
     assert credited == expected, f"credited {credited} points, expected {expected}"
+    ctx.infra.drop_database(one_settings.database_url)  # each run starts on an equal footing
     ctx.report(
         Measurement(
             "rewards.ledger_ingest.one_consumer", rate(handled, seconds), "events/s",
@@ -187,6 +188,7 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     await _prepare(settings, _orders(count, customers=count // 4))
     seconds, handled, credited = await _ingest(settings, count, consumers=settings.consumer_concurrency)
     assert credited == expected, f"credited {credited} points, expected {expected}"
+    ctx.infra.drop_database(settings.database_url)
     batched = ctx.report(
         Measurement(
             "rewards.ledger_ingest", rate(handled, seconds), "events/s",
@@ -213,6 +215,7 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     await _prepare(naive_settings, _orders(naive_count, customers=naive_count // 4))
     naive_seconds, naive_credited = await _ingest_one_per_transaction(naive_settings, naive_count)
     assert naive_credited == naive_count * (129 + 88)
+    ctx.infra.drop_database(naive_settings.database_url)
     ctx.report(
         Measurement(
             "rewards.ledger_ingest.naive", rate(naive_count, naive_seconds), "events/s",

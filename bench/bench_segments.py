@@ -112,6 +112,7 @@ async def _recompute(ctx: BenchContext) -> None:
         ctx.report(
             Measurement("segments.recompute.unchanged", again.seconds, "s", f"{result.entered} changes")
         )
+    ctx.infra.drop_database(settings.database_url)  # its pages would otherwise weigh on the next runs
 
 
 def _segment_rules(count: int) -> list[dict[str, Any]]:
@@ -223,6 +224,7 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
             ),
             against="raw.kafka.consume",
         )
+    ctx.infra.drop_database(settings.database_url)
 
 
 @asynccontextmanager

@@ -113,7 +113,7 @@ class PostgresServer:
         log = self.data_dir / "server.log"
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=400 -c shared_buffers=256MB"
+            "-c full_page_writes=off -c max_connections=400 -c shared_buffers=256MB -c max_wal_size=4GB"
         )
         _pg_tool("pg_ctl")(["-w", "-l", str(log), "-o", options, "start"], pgdata=self.data_dir, **run_as)
         self.pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
