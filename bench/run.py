@@ -35,6 +35,9 @@ async def main(selected: list[str]) -> int:
         for name in discover(selected):
             print(f"--- {name.removeprefix('bench_')}", flush=True)
             await importlib.import_module(name).run(ctx)
+            # The next benchmark starts on an equal footing: no earlier database's dirty pages to evict,
+            # no WAL of theirs bringing the next checkpoint nearer.
+            infra.drop_fresh_databases()
     finally:
         infra.stop()
     return 0

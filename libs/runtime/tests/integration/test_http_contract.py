@@ -171,3 +171,27 @@ async def test_dead_letters_can_be_redriven_once_the_cause_is_fixed(
     finally:
         await conn.close()
     assert applied == 1
+
+
+async def test_a_dropped_database_is_gone_and_its_connections_with_it(infrastructure: Infrastructure) -> None:
+    url = infrastructure.fresh_database(MIGRATIONS_DIR, stem="dropped")
+    name = url.rsplit("/", 1)[1]
+    held = await asyncpg.connect(plain_url(url))  # a connection left open does not keep it alive
+    try:
+        infrastructure.drop_database(url)
+        assert held.is_closed() or await _connection_lost(held)
+    finally:
+        await held.close()
+    admin = await asyncpg.connect(plain_url(infrastructure.admin_url))
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name) == 0
+    finally:
+        await admin.close()
+
+
+async def _connection_lost(connection: asyncpg.Connection) -> bool:
+    try:
+        await connection.fetchval("SELECT 1")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError, OSError):
+        return True
+    return False

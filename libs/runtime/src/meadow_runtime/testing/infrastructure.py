@@ -64,6 +64,7 @@ class Infrastructure:
     _templates: dict[Path, str] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _fresh: list[str] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: f"r{os.getpid()}")
 
     @classmethod
@@ -118,6 +119,8 @@ class Infrastructure:
             self._admin(f'CREATE DATABASE "{name}"')
         else:
             self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template_for(migrations_dir)}"')
+        with self._lock:
+            self._fresh.append(name)
         return "postgresql+asyncpg://" + _with_database(self.admin_url, name).split("://", 1)[1]
 
     def drop_database(self, url: str) -> None:
@@ -125,6 +128,16 @@ class Infrastructure:
         buffers, WAL towards the next checkpoint) then cost the measurements after it nothing."""
         name = urlsplit(url).path.lstrip("/")
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with self._lock:
+            if name in self._fresh:
+                self._fresh.remove(name)
+
+    def drop_fresh_databases(self) -> None:
+        """Drop every database `fresh_database` made that is still there (the templates stay)."""
+        with self._lock:
+            names, self._fresh = self._fresh, []
+        for name in names:
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def fresh_topics(self, topics: Iterable[str] = ALL_TOPICS, partitions: int = 4) -> str:
         """Create the topics under a new prefix and return the prefix."""
