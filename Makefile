@@ -59,7 +59,7 @@ lock: install
 	$(UV) pip compile --quiet --python-version 3.11 --no-header --no-annotate requirements.in -o requirements.lock
 
 deploy-check: install
-	@bash deploy/check.sh
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash deploy/check.sh
 
 clean:
 	rm -rf .devstack .mypy_cache .ruff_cache .pytest_cache
