@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from alembic import command
@@ -71,6 +72,21 @@ def add_outbox_position() -> None:
         "CREATE INDEX IF NOT EXISTS ix_outbox_unpublished_position ON outbox (position) "
         "WHERE published_at IS NULL"
     )
+
+
+def set_key_collation(keys: Mapping[str, Sequence[tuple[str, int]]], collation: str) -> None:
+    """Give identifier columns a collation: `keys` maps a table to its (column, varchar length) pairs.
+
+    Ids are opaque, so services give theirs `"C"`: bytewise comparison makes every index probe,
+    insertion and sort on them a memcmp instead of the locale's strcoll. `"default"` undoes it.
+    """
+    from alembic import op
+
+    for table, columns in keys.items():
+        changes = ", ".join(
+            f'ALTER COLUMN {name} TYPE varchar({length}) COLLATE "{collation}"' for name, length in columns
+        )
+        op.execute(f"ALTER TABLE {table} {changes}")
 
 
 def drop_runtime_tables() -> None:

@@ -27,6 +27,8 @@ from types import ModuleType
 
 from alembic import op
 
+from meadow_runtime.migrations import set_key_collation
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -255,16 +257,8 @@ $fn$
 """
 
 
-def _alter_keys(collation: str) -> None:
-    for table, columns in KEYS.items():
-        changes = ", ".join(
-            f'ALTER COLUMN {column} TYPE varchar({length}) COLLATE "{collation}"' for column, length in columns
-        )
-        op.execute(f"ALTER TABLE {table} {changes}")
-
-
 def upgrade() -> None:
-    _alter_keys("C")
+    set_key_collation(KEYS, "C")
     op.execute(f"DROP FUNCTION rewards_earn_purchases({OLD_SIGNATURE})")
     op.execute(PAID_LINE)
     has_uuidv7 = op.get_bind().exec_driver_sql("SELECT current_setting('server_version_num')::int >= 180000")
@@ -275,7 +269,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(f"DROP FUNCTION rewards_earn_purchases({NEW_SIGNATURE})")
     op.execute("DROP TYPE rewards_paid_line")
-    _alter_keys("default")
+    set_key_collation(KEYS, "default")
     op.execute(_revision_0005().EARN_PURCHASES)
 
 

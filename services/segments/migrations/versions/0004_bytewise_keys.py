@@ -8,7 +8,7 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from alembic import op
+from meadow_runtime.migrations import set_key_collation
 
 revision = "0004"
 down_revision = "0003"
@@ -44,17 +44,9 @@ KEYS: dict[str, tuple[tuple[str, int], ...]] = {
 }
 
 
-def _alter(collation: str) -> None:
-    for table, columns in KEYS.items():
-        changes = ", ".join(
-            f'ALTER COLUMN {column} TYPE varchar({length}) COLLATE "{collation}"' for column, length in columns
-        )
-        op.execute(f"ALTER TABLE {table} {changes}")
-
-
 def upgrade() -> None:
-    _alter("C")
+    set_key_collation(KEYS, "C")
 
 
 def downgrade() -> None:
-    _alter("default")
+    set_key_collation(KEYS, "default")
