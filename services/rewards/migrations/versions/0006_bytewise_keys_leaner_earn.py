@@ -14,7 +14,8 @@ two thirds of the client's cost), and:
   aggregating the merchant's purchase rules again for every line;
 - no longer sorts the batch to find repeated orders and repeated line ids: the caller sends each order
   once (its first delivery) with each line id once (its last occurrence). A repeated order sent anyway
-  still cannot earn twice: its transfer id collides and the batch fails, and is retried event by event;
+  still cannot earn twice: its earning's lot and transfer ids collide and the batch fails, and is
+  retried event by event;
 - skips the tier pass when no merchant of the batch has tiers and none of its customers holds one;
 - makes the `points.earned` event ids with `uuidv7()` where the server has it (Postgres 18+);
 - groups and sorts the batch's keys bytewise, as the columns now compare (balances are still locked
@@ -49,12 +50,6 @@ KEYS: dict[str, tuple[tuple[str, int], ...]] = {
     "catalog_rewards": (("merchant_id", M),),
     "redemptions": (("merchant_id", M), ("customer_id", C)),
 }
-
-# A UUIDv7 made in SQL for servers before Postgres 18 (as 0005 made them): Unix milliseconds over the
-# first six bytes of a random v4 UUID, version nibble 4 -> 7.
-_UUID7_BEFORE_18 = """encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-        placing substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
-        FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"""
 
 # One order line of a batch, carrying its order's fields: one array of these is cheaper to send than
 # eleven parallel arrays.
@@ -262,7 +257,8 @@ def upgrade() -> None:
     op.execute(f"DROP FUNCTION rewards_earn_purchases({OLD_SIGNATURE})")
     op.execute(PAID_LINE)
     has_uuidv7 = op.get_bind().exec_driver_sql("SELECT current_setting('server_version_num')::int >= 180000")
-    uuid7 = "uuidv7()" if has_uuidv7.scalar() else _UUID7_BEFORE_18
+    # before Postgres 18, the SQL-made UUIDv7 0005 used
+    uuid7 = "uuidv7()" if has_uuidv7.scalar() else _revision_0005()._UUID7
     op.execute(EARN_PURCHASES.replace("{uuid7}", uuid7))
 
 
@@ -274,7 +270,8 @@ def downgrade() -> None:
 
 
 def _revision_0005() -> ModuleType:
-    """0005's module, for its function's text (revision files are loaded by path, not imported)."""
+    """0005's module, for its function's and UUIDv7's text (revision files are loaded by path, not
+    imported)."""
     path = Path(__file__).with_name("0005_earn_purchases_function.py")
     spec = importlib.util.spec_from_file_location("rewards_revision_0005", path)
     assert spec is not None and spec.loader is not None

@@ -127,7 +127,7 @@ class Infrastructure:
         """Drop a database made by `fresh_database`: a benchmark's leftovers (dirty pages in shared
         buffers, WAL towards the next checkpoint) then cost the measurements after it nothing."""
         name = urlsplit(url).path.lstrip("/")
-        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._drop(name)
         with self._lock:
             if name in self._fresh:
                 self._fresh.remove(name)
@@ -137,7 +137,10 @@ class Infrastructure:
         with self._lock:
             names, self._fresh = self._fresh, []
         for name in names:
-            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # its connections are ended
 
     def fresh_topics(self, topics: Iterable[str] = ALL_TOPICS, partitions: int = 4) -> str:
         """Create the topics under a new prefix and return the prefix."""
