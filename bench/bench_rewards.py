@@ -53,7 +53,9 @@ def _settings(ctx: BenchContext, **overrides: Any) -> Settings:
     ).for_service("rewards")  # fmt: skip
 
 
-def _orders(count: int, customers: int) -> list[bytes]:
+def _orders(count: int, customers: int) -> list[tuple[bytes, bytes]]:
+    """(Kafka key, message) of `count` paid orders over `customers` customers, keyed as every producer keys
+    them (`merchant_id:customer_id`), so one customer's orders share a partition."""
     now = datetime.now(UTC)
     events = []
     for i in range(count):
@@ -68,10 +70,10 @@ def _orders(count: int, customers: int) -> list[bytes]:
             paid_at=now,
         )
         events.append(Envelope.wrap(order, source="bench", merchant_id=MERCHANT, subject=customer))
-    return [e.to_bytes() for e in events]
+    return [(e.key.encode(), e.to_bytes()) for e in events]
 
 
-async def _prepare(settings: Settings, payloads: list[bytes]) -> None:
+async def _prepare(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
     conn = await asyncpg.connect(plain_url(settings.database_url))
     try:
         await conn.execute(
@@ -86,10 +88,7 @@ async def _prepare(settings: Settings, payloads: list[bytes]) -> None:
     await producer.start()
     try:
         topic = settings.topic(Topic.COMMERCE_ORDERS.value)
-        sends = [
-            await producer.send(topic, p, key=f"{MERCHANT}:{i % 997}".encode())
-            for i, p in enumerate(payloads)
-        ]
+        sends = [await producer.send(topic, message, key=key) for key, message in messages]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
