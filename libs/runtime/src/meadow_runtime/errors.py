@@ -1,7 +1,8 @@
 """RFC 9457 problem details for every error an API returns.
 
 Validation errors become 422 with each failing field as a JSON pointer; domain errors raise `Problem`.
-Nothing escapes as an HTML page or a bare string.
+A value that passed validation but that Postgres refuses to store is the client's input too: 422 (see
+`unstorable_value`). Nothing escapes as an HTML page or a bare string.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -89,6 +92,22 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )  # fmt: skip
 
 
+def unstorable_value(exc: BaseException) -> str | None:
+    """The database's reason, if `exc` is a value Postgres could not take: a data exception (SQLSTATE
+    class 22: a NUL character, text longer than its column, a number out of its type's range, an
+    impossible date) or a parameter the driver could not encode (an int beyond 64 bits). Found under
+    SQLAlchemy's wrappers, which keep the driver's exception as a cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.PostgresError) and str(seen.sqlstate or "").startswith("22"):
+            return str(seen)
+        # asyncpg's client-side "invalid input for query argument" (its DataError is both of these)
+        if isinstance(seen, asyncpg.InterfaceError) and isinstance(seen, ValueError):
+            return str(seen)
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -106,6 +125,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        reason = unstorable_value(exc)
+        if reason is None:
+            raise exc  # not the client's value: the 500 below, logged
+        # its transaction was rolled back with the exception: nothing was written
+        problem = Problem(422, "A value cannot be stored", reason, type_="validation-error")
+        return problem_response(problem, request)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(Problem(500, "Internal error", "The error was logged."), request)
@@ -113,4 +140,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for database_error in (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(database_error, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -4,6 +4,10 @@ The key is claimed in the same transaction as the effects it guards: a retried r
 and body gets the stored response; the same key with another body gets 409; a concurrent duplicate waits
 on the first's row lock and then reads its outcome. If the first attempt fails, its claim rolls back
 with it and the key is free again.
+
+Keys belong to the caller (the token's subject within its merchant), as a payment API scopes them to the
+API key: two customers who both send `k-1` with the same body make two requests, and neither is answered
+with the other's stored response.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from .auth import Principal
 from .errors import Conflict, Problem
 from .uow import UnitOfWork
 
@@ -58,6 +63,12 @@ async def request_fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
+def caller_key(caller: Principal, key: str) -> str:
+    """The stored key: the client's key within the caller's namespace, hashed so that any subject and any
+    header value fit the column."""
+    return hashlib.sha256(f"{caller.subject}\n{key}".encode()).hexdigest()
+
+
 def _render(result: BaseModel | Any) -> str:
     if isinstance(result, BaseModel):
         return result.model_dump_json()
@@ -68,7 +79,7 @@ async def run_idempotently(
     uow: UnitOfWork,
     request: Request,
     *,
-    merchant_id: str,
+    caller: Principal,
     key: str | None,
     action: Callable[[], Awaitable[BaseModel | Any]],
     status_code: int = 200,
@@ -79,6 +90,7 @@ async def run_idempotently(
         await uow.commit()
         return Response(body, status_code=status_code, media_type="application/json")
 
+    merchant_id, key = caller.merchant_id, caller_key(caller, key)
     fingerprint = await request_fingerprint(request)
     claimed = (await uow.session.execute(CLAIM, {"m": merchant_id, "k": key, "f": fingerprint})).first()
     if claimed is None:

@@ -109,6 +109,36 @@ async def test_idempotency_key_replays_the_first_response_and_refuses_another_bo
     assert await _outbox_count(settings, "m-idem") == 1
 
 
+async def test_an_idempotency_key_belongs_to_its_caller(testbed: ServiceHarness, settings: Settings) -> None:
+    """Two customers of one merchant who pick the same key and send the same body make two requests:
+    neither is answered with the other's stored response."""
+    first, second = [
+        await testbed.client.post(
+            "/v1/notes",
+            json=NOTE,
+            headers={**testbed.auth("m-callers", "customer", customer), "Idempotency-Key": "k-1"},
+        )
+        for customer in ("c-a", "c-b")
+    ]
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json() != second.json()
+    assert "idempotent-replayed" not in second.headers
+    assert await _outbox_count(settings, "m-callers") == 2
+
+
+async def test_a_value_postgres_cannot_store_is_a_422_that_writes_nothing(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    """A NUL character passes the model but not Postgres (the event's jsonb refuses it)."""
+    response = await testbed.client.post(
+        "/v1/notes", json={**NOTE, "city": "Su\u0000zhou"}, headers=testbed.auth("m-nul")
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "A value cannot be stored"
+    assert await _outbox_count(settings, "m-nul") == 0
+
+
 async def test_a_failed_request_frees_its_key_and_leaves_nothing_behind(
     testbed: ServiceHarness, settings: Settings
 ) -> None:

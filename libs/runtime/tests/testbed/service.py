@@ -95,9 +95,7 @@ async def add_note(
             raise Problem(422, "City not served", f"We do not deliver to {body.city}.", pointer="/city")
         return {"event_id": str(envelope.id)}
 
-    return await run_idempotently(
-        uow, request, merchant_id=principal.merchant_id, key=key, action=emit, status_code=201
-    )
+    return await run_idempotently(uow, request, caller=principal, key=key, action=emit, status_code=201)
 
 
 SERVICE = ServiceDefinition(

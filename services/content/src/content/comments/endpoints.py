@@ -31,7 +31,7 @@ async def add_comment(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         status_code=201,
         action=lambda: service.add_comment(uow, principal, post_id, body, utc_now()),

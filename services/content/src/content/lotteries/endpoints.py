@@ -26,7 +26,7 @@ async def create_lottery(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         status_code=201,
         action=lambda: service.create_lottery(uow, principal, body),

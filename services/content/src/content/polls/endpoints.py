@@ -35,7 +35,7 @@ async def cast_vote(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         status_code=201,
         action=lambda: service.cast_vote(uow, principal, post_id, body.option_id, utc_now()),

@@ -29,7 +29,7 @@ async def create_post(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         status_code=201,
         action=lambda: service.create_post(uow, principal, body, utc_now()),
@@ -69,7 +69,7 @@ async def edit_post(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         action=lambda: service.edit_post(uow, principal, post_id, body, utc_now()),
     )
@@ -89,7 +89,7 @@ async def schedule_post(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         action=lambda: service.edit_post(uow, principal, post_id, PostPatch(schedule=body), utc_now()),
     )
@@ -122,7 +122,7 @@ async def create_campaign(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         status_code=201,
         action=lambda: service.create_campaign(uow, principal, body, utc_now()),

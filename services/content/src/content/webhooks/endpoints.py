@@ -27,7 +27,7 @@ async def register_endpoint(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=principal.merchant_id,
+        caller=principal,
         key=key,
         status_code=201,
         action=lambda: service.register_endpoint(uow, principal, body),

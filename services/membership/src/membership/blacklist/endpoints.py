@@ -25,7 +25,7 @@ async def block_customer(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=actor.merchant_id,
+        caller=actor.principal,
         key=idempotency_key,
         action=lambda: service.block(uow, actor, body),
     )

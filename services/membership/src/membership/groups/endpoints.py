@@ -25,7 +25,7 @@ async def create_group(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=actor.merchant_id,
+        caller=actor.principal,
         key=idempotency_key,
         action=lambda: service.create_group(uow, actor, body),
         status_code=status.HTTP_201_CREATED,

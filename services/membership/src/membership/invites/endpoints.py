@@ -31,7 +31,7 @@ async def create_invite(
     return await run_idempotently(
         uow,
         request,
-        merchant_id=actor.merchant_id,
+        caller=actor.principal,
         key=idempotency_key,
         action=lambda: service.create_invite(uow, actor, group_id, body),
         status_code=status.HTTP_201_CREATED,

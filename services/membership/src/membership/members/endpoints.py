@@ -37,7 +37,7 @@ async def answer_join(
 ) -> Response:
     """Run a join; when the set is full, the owner's notification still commits before the refusal."""
     try:
-        return await run_idempotently(uow, request, merchant_id=actor.merchant_id, key=key, action=action)
+        return await run_idempotently(uow, request, caller=actor.principal, key=key, action=action)
     except service.GroupSetIsFull as refused:
         await uow.rollback()
         await service.tell_owner_set_is_full(uow, actor.merchant_id, refused)
@@ -98,9 +98,7 @@ async def leave_group(
         await audit(uow, actor, "member.left_on_behalf", str(group_id), customer_id=body.customer_id)
         return service.render(ended)
 
-    return await run_idempotently(
-        uow, request, merchant_id=actor.merchant_id, key=idempotency_key, action=act
-    )
+    return await run_idempotently(uow, request, caller=actor.principal, key=idempotency_key, action=act)
 
 
 @router.delete("/groups/{group_id}/members/{customer_id}", response_model=MembershipOut)

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+INT4_MAX = 2**31 - 1  # the columns' integer type
 
 
 class RewardFields(BaseModel):
@@ -15,11 +17,12 @@ class RewardFields(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
     points_price: int = Field(gt=0, le=100_000_000)
-    stock: int | None = Field(default=None, ge=0, description="omit for unlimited")
-    per_customer_limit: int | None = Field(default=None, ge=1)
-    min_tier_rank: int = Field(default=0, ge=0)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    stock: int | None = Field(default=None, ge=0, le=INT4_MAX, description="omit for unlimited")
+    per_customer_limit: int | None = Field(default=None, ge=1, le=INT4_MAX)
+    min_tier_rank: int = Field(default=0, ge=0, le=INT4_MAX)
+    # with a UTC offset: a window without one means a different instant in every time zone
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
     active: bool = True
 
     @model_validator(mode="after")
@@ -39,11 +42,11 @@ class RewardUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
     points_price: int | None = Field(default=None, gt=0, le=100_000_000)
-    stock: int | None = Field(default=None, ge=0)
-    per_customer_limit: int | None = Field(default=None, ge=1)
-    min_tier_rank: int | None = Field(default=None, ge=0)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    stock: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    per_customer_limit: int | None = Field(default=None, ge=1, le=INT4_MAX)
+    min_tier_rank: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
     active: bool | None = None
 
 

@@ -101,7 +101,7 @@ async def get_history(
     principal.require_customer_access(customer_id)
     before = 2**63 - 1
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit() and int(cursor) < before):
             raise Problem(
                 422, "Request is not valid", "/cursor: not a cursor from this API", type_="validation-error"
             )
@@ -197,7 +197,7 @@ async def adjust(
         )  # fmt: skip
 
     return await run_idempotently(
-        uow, request, merchant_id=merchant_id, key=idempotency_key, action=action, status_code=201
+        uow, request, caller=principal, key=idempotency_key, action=action, status_code=201
     )
 
 

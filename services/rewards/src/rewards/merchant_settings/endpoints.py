@@ -30,7 +30,7 @@ class LedgerSettings(BaseModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # OSError: a directory, e.g. 'America'
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
 

@@ -38,7 +38,7 @@ async def redeem(
         return Redemption.model_validate(row)
 
     return await run_idempotently(
-        uow, request, merchant_id=principal.merchant_id, key=idempotency_key, action=action, status_code=201
+        uow, request, caller=principal, key=idempotency_key, action=action, status_code=201
     )
 
 
@@ -56,9 +56,7 @@ async def cancel_redemption(
         row = await service.cancel(uow, principal.merchant_id, redemption_id, principal.subject)
         return Redemption.model_validate(row)
 
-    return await run_idempotently(
-        uow, request, merchant_id=principal.merchant_id, key=idempotency_key, action=action
-    )
+    return await run_idempotently(uow, request, caller=principal, key=idempotency_key, action=action)
 
 
 @router.get("/v1/redemptions/{redemption_id}", response_model=Redemption)

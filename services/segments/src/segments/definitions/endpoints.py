@@ -58,9 +58,7 @@ async def create_segment(
         )
         return _saved(segment, result)
 
-    return await run_idempotently(
-        uow, request, merchant_id=principal.merchant_id, key=key, action=action, status_code=201
-    )
+    return await run_idempotently(uow, request, caller=principal, key=key, action=action, status_code=201)
 
 
 @router.get("", response_model=list[SegmentOut], summary="The merchant's segments")
@@ -101,7 +99,7 @@ async def update_segment(
         )
         return _saved(segment, result)
 
-    return await run_idempotently(uow, request, merchant_id=principal.merchant_id, key=key, action=action)
+    return await run_idempotently(uow, request, caller=principal, key=key, action=action)
 
 
 @router.delete("/{segment_key}", status_code=204, summary="Delete a segment; its members exit it")
