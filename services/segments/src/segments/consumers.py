@@ -51,10 +51,15 @@ def by_merchant(deliveries: Sequence[Delivery[E]]) -> dict[str, list[E]]:
     return grouped
 
 
-async def _reevaluate(uow: SegmentsUnitOfWork, merchant: str, touched: dict[str, set[str]]) -> None:
-    await reevaluate_customers(
-        uow, merchant, {c: frozenset(kinds) for c, kinds in touched.items()}, datetime.now(UTC)
-    )
+async def _reevaluate(
+    uow: SegmentsUnitOfWork, merchant: str, touched: dict[str, set[str]], created: set[str]
+) -> None:
+    """Re-evaluate what the touched facts can change, and every segment for customers the batch created:
+    a rule can hold on a new customer's empty facts (`not purchased`, `lifecycle: prospect`) whatever
+    fact created them."""
+    kinds: dict[str, frozenset[str] | None] = {c: frozenset(k) for c, k in touched.items()}
+    kinds.update(dict.fromkeys(created))
+    await reevaluate_customers(uow, merchant, kinds, datetime.now(UTC))
 
 
 def _touch(customers: Sequence[str], *kinds: str) -> dict[str, set[str]]:
@@ -65,7 +70,7 @@ def _touch(customers: Sequence[str], *kinds: str) -> dict[str, set[str]]:
 async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderPaid]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         orders = [
             {
                 "merchant": merchant,
@@ -96,14 +101,14 @@ async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[O
         # A referred customer's first purchase can make their inviter a distributor.
         for inviter in await uow.facts.inviters_of(merchant, customers):
             touched.setdefault(inviter, set()).add("referrals")
-        await _reevaluate(uow, merchant, touched)
+        await _reevaluate(uow, merchant, touched, created)
 
 
 @handlers.on(OrderRefunded)
 async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderRefunded]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.add_refund_lines(
             [
                 {
@@ -120,7 +125,7 @@ async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
                 for line in e.lines
             ]
         )
-        await _reevaluate(uow, merchant, _touch(customers, "refunds"))
+        await _reevaluate(uow, merchant, _touch(customers, "refunds"), created)
 
 
 @handlers.on(CustomerProfileUpdated)
@@ -129,7 +134,7 @@ async def on_profile_updated(
 ) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.update_profiles(
             merchant,
             [
@@ -145,14 +150,14 @@ async def on_profile_updated(
                 for e in events
             ],
         )
-        await _reevaluate(uow, merchant, _touch(customers, "profile"))
+        await _reevaluate(uow, merchant, _touch(customers, "profile"), created)
 
 
 @handlers.on(ProductFavorited)
 async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[ProductFavorited]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.add_favorites(
             [
                 {
@@ -165,14 +170,14 @@ async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Pr
                 for e in events
             ]
         )
-        await _reevaluate(uow, merchant, _touch(customers, "favorites"))
+        await _reevaluate(uow, merchant, _touch(customers, "favorites"), created)
 
 
 @handlers.on(MemberJoined)
 async def on_member_joined(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberJoined]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.join_groups(
             [
                 {
@@ -184,7 +189,7 @@ async def on_member_joined(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliver
                 for e in events
             ]
         )
-        await _reevaluate(uow, merchant, _touch(customers, "groups"))
+        await _reevaluate(uow, merchant, _touch(customers, "groups"), created)
 
 
 def _leaving(
@@ -203,7 +208,7 @@ async def on_member_left(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[
         await uow.facts.leave_groups(
             _leaving(events, merchant, lambda e: [(str(e.group_id), e.customer_id, e.left_at)])
         )
-        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"))
+        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"), set())
 
 
 @handlers.on(MemberRemoved)
@@ -212,7 +217,7 @@ async def on_member_removed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
         await uow.facts.leave_groups(
             _leaving(events, merchant, lambda e: [(str(e.group_id), e.customer_id, e.removed_at)])
         )
-        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"))
+        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"), set())
 
 
 @handlers.on(MemberBlocked)
@@ -225,14 +230,14 @@ async def on_member_blocked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
                 lambda e: [(str(g), e.customer_id, e.blocked_at) for g in e.removed_from_group_ids],
             )
         )
-        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"))
+        await _reevaluate(uow, merchant, _touch([e.customer_id for e in events], "groups"), set())
 
 
 @handlers.on(CommentCreated)
 async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CommentCreated]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events if not e.by_staff]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.add_activities(
             [
                 {
@@ -247,14 +252,14 @@ async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
                 if not e.by_staff
             ]
         )
-        await _reevaluate(uow, merchant, _touch(customers, "activity"))
+        await _reevaluate(uow, merchant, _touch(customers, "activity"), created)
 
 
 @handlers.on(VoteCast)
 async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[VoteCast]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, customers)
         await uow.facts.add_activities(
             [
                 {
@@ -268,6 +273,7 @@ async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Vo
                 for e in events
             ]
         )
+        await _reevaluate(uow, merchant, {}, created)  # votes feed no rule; a new customer still counts
 
 
 @handlers.on(InviteAccepted)
@@ -277,7 +283,9 @@ async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
             e for e in events if e.inviter_customer_id and e.inviter_customer_id != e.invitee_customer_id
         ]
         inviters = [e.inviter_customer_id for e in referred if e.inviter_customer_id]
-        await uow.facts.ensure_customers(merchant, [*inviters, *(e.invitee_customer_id for e in referred)])
+        created = await uow.facts.ensure_customers(
+            merchant, [*inviters, *(e.invitee_customer_id for e in referred)]
+        )
         await uow.facts.add_referrals(
             [
                 {
@@ -289,13 +297,14 @@ async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
                 for e in referred
             ]
         )
-        await _reevaluate(uow, merchant, _touch(inviters, "referrals"))
+        await _reevaluate(uow, merchant, _touch(inviters, "referrals"), created)
 
 
 @handlers.on(TierChanged)
 async def on_tier_changed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[TierChanged]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
-        await uow.facts.ensure_customers(merchant, [e.customer_id for e in events])
+        created = await uow.facts.ensure_customers(merchant, [e.customer_id for e in events])
         await uow.facts.update_tiers(
             [{"merchant": merchant, "customer_id": e.customer_id, "rank": e.new_rank} for e in events]
         )
+        await _reevaluate(uow, merchant, {}, created)  # tiers feed no rule yet; a new customer still counts

@@ -116,7 +116,9 @@ async def recompute_segment(segment_key: str, principal: StaffPrincipal, uow: Se
     segment = await uow.definitions.get(principal.merchant_id, segment_key, lock=True)
     if segment is None:
         raise NotFound("segment", segment_key)
-    result = await service.recompute(uow, segment, datetime.now(UTC))
+    now = datetime.now(UTC)
+    result = await service.recompute(uow, segment, now)
+    await service.recompute_dependents(uow, principal.merchant_id, segment_key, now)  # as a save does
     await uow.commit()
     return RecomputeOut(
         segment_key=segment_key,

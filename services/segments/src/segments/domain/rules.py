@@ -18,6 +18,7 @@ from .facts import ActivityItem, CustomerFacts, Lifecycle, ProfileField
 
 TagName = Literal["gender", "age_band", "channel", "size", "preference", "spending_power"]
 MAX_WINDOW_DAYS = 3650
+MAX_BOUND = 2**63 - 1  # counts and sums compare as Postgres bigints
 MAX_DEPTH = 8
 
 
@@ -73,8 +74,10 @@ class _Activity(_Node):
     product_id: str | None = Field(default=None, min_length=1)
     category: str | None = Field(default=None, min_length=1)
     within_days: int | None = Field(default=None, ge=1, le=MAX_WINDOW_DAYS)
-    min_count: int = Field(default=1, ge=1, description="at least one: 'never' is written with `not`")
-    max_count: int | None = Field(default=None, ge=1)
+    min_count: int = Field(
+        default=1, ge=1, le=MAX_BOUND, description="at least one: 'never' is written with `not`"
+    )
+    max_count: int | None = Field(default=None, ge=1, le=MAX_BOUND)
 
     @model_validator(mode="after")
     def _count_range(self) -> _Activity:
@@ -84,8 +87,8 @@ class _Activity(_Node):
 
 
 class _Spending(_Activity):
-    min_amount: int | None = Field(default=None, ge=0, description="minor units")
-    max_amount: int | None = Field(default=None, ge=0)
+    min_amount: int | None = Field(default=None, ge=0, le=MAX_BOUND, description="minor units")
+    max_amount: int | None = Field(default=None, ge=0, le=MAX_BOUND)
 
     @model_validator(mode="after")
     def _amount_range(self) -> _Spending:

@@ -19,6 +19,7 @@ ENSURE_CUSTOMERS = text(
     INSERT INTO customers (merchant_id, customer_id)
     SELECT :merchant, unnest(CAST(:ids AS varchar[]))
     ON CONFLICT DO NOTHING
+    RETURNING customer_id
     """
 )
 # Whole batches in one statement each: arrays in, one round trip, no per-row parameter binding.
@@ -303,10 +304,13 @@ class FactsRepository:
         if rows:
             await self.session.execute(statement, list(rows))
 
-    async def ensure_customers(self, merchant: str, customer_ids: Iterable[str]) -> None:
+    async def ensure_customers(self, merchant: str, customer_ids: Iterable[str]) -> set[str]:
+        """Create the customers not known yet; returns those it created."""
         ids = sorted(set(customer_ids))
-        if ids:
-            await self.session.execute(ENSURE_CUSTOMERS, {"merchant": merchant, "ids": ids})
+        if not ids:
+            return set()
+        created = await self.session.execute(ENSURE_CUSTOMERS, {"merchant": merchant, "ids": ids})
+        return set(created.scalars())
 
     async def add_orders(
         self, merchant: str, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]

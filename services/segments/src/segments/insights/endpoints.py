@@ -89,7 +89,16 @@ async def group_metrics(
     last: Annotated[date | None, Query(alias="to", description="last UTC day; default today")] = None,
 ) -> GroupMetrics:
     last = last or datetime.now(UTC).date()
-    first = first or last - timedelta(days=29)
+    if first is None:
+        if last < date.min + timedelta(days=29):
+            raise Problem(
+                422,
+                "Request is not valid",
+                "/to: too early to count 30 days back; give `from`",
+                type_="validation-error",
+                errors=[{"pointer": "/to", "detail": "too early to count 30 days back; give `from`"}],
+            )
+        first = last - timedelta(days=29)
     if first > last:
         raise Problem(
             422,

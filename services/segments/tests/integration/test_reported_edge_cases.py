@@ -1,0 +1,93 @@
+"""Edge cases a review found: new customers and empty facts, dependents of a manual recompute, bounds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from segments_test_events import profile
+from sqlalchemy import text
+
+from meadow_contracts import Envelope, model_for
+from meadow_runtime.settings import Settings
+from meadow_runtime.testing.harness import ServiceHarness
+from meadow_runtime.testing.kafka import produce
+
+
+async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
+    for envelope in envelopes:
+        await produce(settings, model_for(envelope.type).topic, envelope)
+    await svc.consume()
+
+
+async def member_ids(svc: ServiceHarness, merchant: str, key: str) -> set[str]:
+    response = await svc.client.get(
+        f"/v1/segments/{key}/members", params={"limit": 100}, headers=svc.auth(merchant)
+    )
+    assert response.status_code == 200, response.text
+    return {item["customer_id"] for item in response.json()["items"]}
+
+
+async def test_a_customer_created_by_a_profile_update_enters_segments_that_hold_on_empty_facts(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    """`not purchased` reads orders, not the profile: the new customer is still evaluated for it."""
+    merchant = f"m-new-{uuid4()}"
+    never_bought = {
+        "key": "never-bought",
+        "name": "Never bought",
+        "rule": {"kind": "not", "not": {"kind": "purchased"}},
+    }
+    assert (
+        await svc.client.post("/v1/segments", json=never_bought, headers=svc.auth(merchant))
+    ).status_code == 201
+    await feed(svc, settings, profile(merchant, "c-new", gender="female"))
+    assert await member_ids(svc, merchant, "never-bought") == {"c-new"}
+    # the customer is known now: a profile change that touches nothing the rule reads changes nothing
+    await feed(svc, settings, profile(merchant, "c-new", city="Hangzhou"))
+    assert await member_ids(svc, merchant, "never-bought") == {"c-new"}
+
+
+async def test_a_manual_recompute_also_recomputes_the_segments_that_refer_to_it(svc: ServiceHarness) -> None:
+    merchant = f"m-deps-{uuid4()}"
+    headers = svc.auth(merchant)
+    buyers = {"key": "formula-buyers", "name": "Buyers", "rule": {"kind": "purchased", "category": "formula"}}
+    of_buyers = {
+        "key": "of-buyers",
+        "name": "Of buyers",
+        "rule": {"kind": "in_segment", "segment": "formula-buyers"},
+    }
+    for body in (buyers, of_buyers):
+        assert (await svc.client.post("/v1/segments", json=body, headers=headers)).status_code == 201
+    async with svc.uow() as uow:  # a fact the consumer never saw: only a recompute can find it
+        await uow.session.execute(
+            text("INSERT INTO customers (merchant_id, customer_id) VALUES (:m, 'c1')"), {"m": merchant}
+        )
+        await uow.session.execute(
+            text("INSERT INTO order_lines VALUES (:m, 'o1', 'l1', 'c1', 'p1', 'formula', 100, :at)"),
+            {"m": merchant, "at": datetime.now(UTC)},
+        )
+        await uow.commit()
+    recomputed = await svc.client.post("/v1/segments/formula-buyers/recompute", headers=headers)
+    assert recomputed.status_code == 200, recomputed.text
+    assert recomputed.json()["entered"] == 1
+    assert await member_ids(svc, merchant, "of-buyers") == {"c1"}
+
+
+async def test_counts_and_amounts_beyond_a_bigint_are_refused_with_a_pointer(svc: ServiceHarness) -> None:
+    for field in ("min_count", "max_count", "min_amount", "max_amount"):
+        rule = {"kind": "purchased", field: 2**63}
+        response = await svc.client.post(
+            "/v1/segments/preview", json={"rule": rule}, headers=svc.auth("m-bounds")
+        )
+        assert response.status_code == 422, (field, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["pointer"] for e in response.json()["errors"]] == [f"/rule/{field}"]
+
+
+async def test_metrics_that_would_start_before_year_one_are_refused(svc: ServiceHarness) -> None:
+    response = await svc.client.get(
+        "/v1/groups/g1/metrics", params={"to": "0001-01-10"}, headers=svc.auth("m-metrics")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/to"
