@@ -3,7 +3,7 @@
 Every table leads with `merchant_id`: each query is scoped to one merchant and every index serves that.
 """
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table, Uuid, func
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Table, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 from meadow_runtime.tables import runtime_metadata
@@ -12,6 +12,7 @@ metadata = runtime_metadata()
 
 M = 64  # merchant id length, as in the envelope
 ID = 128
+SEGMENT_KEY = 200  # as membership's projection stores it: `tag:preference:` and a 128-character category fit
 
 
 def Key(length: int) -> String:
@@ -135,7 +136,7 @@ segment_memberships = Table(
     "segment_memberships",
     metadata,
     Column("merchant_id", Key(M), primary_key=True),
-    Column("segment_key", Key(ID), primary_key=True),
+    Column("segment_key", Key(SEGMENT_KEY), primary_key=True),
     Column("customer_id", Key(ID), primary_key=True),
     Column("entered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -146,4 +147,6 @@ ingested_events = Table(
     Column("merchant_id", String(M), primary_key=True),
     Column("event_id", Uuid, primary_key=True),
     Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # event ids are global (the outbox and every inbox key on them): finds one another merchant used
+    Index("ix_ingested_events_event_id", "event_id"),
 )

@@ -91,3 +91,67 @@ async def test_metrics_that_would_start_before_year_one_are_refused(svc: Service
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/to"
+
+
+def _order(customer: str, category: str = "formula", **extra: object) -> dict[str, object]:
+    line = {"line_id": "l1", "product_id": "p1", "category": category, "quantity": 1, "amount_minor": 500}
+    return {
+        "order_id": f"o-{uuid4()}", "customer_id": customer, "paid_at": datetime.now(UTC).isoformat(),
+        "lines": [line], **extra,
+    }  # fmt: skip
+
+
+async def test_ingest_refuses_what_the_facts_tables_cannot_hold(svc: ServiceHarness) -> None:
+    headers = svc.auth("m-lengths", role="operator")
+    await svc.publish_outbox()  # earlier tests' events: out of the way, so this test counts only its own
+    long_city = await svc.client.post(
+        "/v1/ingest/customer_profile_updated",
+        json={"events": [{"customer_id": "c1", "city": "x" * 65}]},
+        headers=headers,
+    )
+    assert long_city.status_code == 422
+    assert [e["pointer"] for e in long_city.json()["errors"]] == ["/events/0/city"]
+    long_category = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [_order("c1", "x" * 129)]}, headers=headers
+    )
+    assert [e["pointer"] for e in long_category.json()["errors"]] == ["/events/0/lines/0/category"]
+    other_subject = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [{"subject": "c2", "data": _order("c1")}]}, headers=headers
+    )
+    assert [e["pointer"] for e in other_subject.json()["errors"]] == ["/events/0/subject"]
+    assert await svc.publish_outbox() == 0
+
+
+async def test_a_category_as_long_as_its_column_makes_a_preference_tag(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    """`tag:preference:` and a 128-character category is a 143-character segment key."""
+    merchant, category = f"m-tag-{uuid4()}", "c" * 128
+    headers = svc.auth(merchant, role="operator")
+    response = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [_order("c1", category)]}, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    await svc.publish_outbox()
+    await svc.consume()
+    assert await member_ids(svc, merchant, f"tag:preference:{category}") == {"c1"}
+
+
+async def test_an_event_id_another_merchant_used_is_refused_with_a_pointer(svc: ServiceHarness) -> None:
+    event_id = str(uuid4())
+    await svc.publish_outbox()  # earlier tests' events: out of the way, so this test counts only its own
+    first = await svc.client.post(
+        "/v1/ingest/order_paid",
+        json={"events": [{"id": event_id, "data": _order("c1")}]},
+        headers=svc.auth("m-ids-a", role="operator"),
+    )
+    assert first.status_code == 202, first.text
+    second = await svc.client.post(
+        "/v1/ingest/order_paid",
+        json={"events": [{"data": _order("c1")}, {"id": event_id, "data": _order("c1")}]},
+        headers=svc.auth("m-ids-b", role="operator"),
+    )
+    assert second.status_code == 409
+    assert second.headers["content-type"] == "application/problem+json"
+    assert [e["pointer"] for e in second.json()["errors"]] == ["/events/1/id"]
+    assert await svc.publish_outbox() == 1, "only the first merchant's event"

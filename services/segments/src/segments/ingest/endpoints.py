@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from sqlalchemy.exc import IntegrityError
 
 from meadow_runtime.auth import CurrentPrincipal
 from meadow_runtime.errors import Problem
@@ -30,6 +31,12 @@ async def ingest_events(
     model = service.model_for(event_type)
     envelopes = service.build_envelopes(model, principal.merchant_id, batch.events)
     accepted, duplicates = await service.ingest(uow, principal.merchant_id, model, envelopes)
-    await uow.commit()
+    try:
+        await uow.commit()
+    except IntegrityError as error:  # the outbox's key: another merchant's request took an id meanwhile
+        raise Problem(
+            409, "Event id in use", "An event id of this batch was just used by another merchant's event.",
+            type_="conflict",
+        ) from error  # fmt: skip
     body = IngestResult(accepted=accepted, duplicates=duplicates)
     return Response(body.model_dump_json(), status_code=202, media_type="application/json")

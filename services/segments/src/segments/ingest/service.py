@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import Column, String, text
 
 from meadow_contracts import (
     CustomerProfileUpdated,
@@ -21,6 +22,7 @@ from meadow_contracts import (
 )
 from meadow_runtime.errors import NotFound, Problem
 
+from .. import models
 from ..uow import SegmentsUnitOfWork
 
 INGESTIBLE: dict[str, type[Event]] = {
@@ -29,6 +31,40 @@ INGESTIBLE: dict[str, type[Event]] = {
 }
 SHORT_NAMES: dict[str, type[Event]] = {name.split(".")[-2]: model for name, model in INGESTIBLE.items()}
 ENVELOPE_FIELDS = {"id", "type", "source", "time", "merchant_id", "subject", "data"}
+
+
+def _length(column: Column[Any]) -> int:
+    assert isinstance(column.type, String)
+    assert column.type.length is not None
+    return column.type.length
+
+
+# The longest value of each event field that the facts tables can hold: an event the consumer could not
+# store is refused here, instead of being accepted and then dead-lettered.
+STORED_LENGTHS: dict[str, int] = {
+    "customer_id": _length(models.customers.c.customer_id),
+    "order_id": _length(models.orders.c.order_id),
+    "refund_id": _length(models.refund_lines.c.refund_id),
+    "line_id": _length(models.order_lines.c.line_id),
+    "product_id": _length(models.order_lines.c.product_id),
+    "category": _length(models.order_lines.c.category),
+    "city": _length(models.customers.c.city),
+    "size": _length(models.customers.c.size),
+    "channel": _length(models.customers.c.channel),
+}
+
+
+def _too_long(value: Any, path: tuple[object, ...] = ()) -> Iterator[tuple[tuple[object, ...], int]]:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            limit = STORED_LENGTHS.get(name)
+            if limit is not None and isinstance(item, str) and len(item) > limit:
+                yield (*path, name), limit
+            else:
+                yield from _too_long(item, (*path, name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _too_long(item, (*path, index))
 
 
 def model_for(event_type: str) -> type[Event]:
@@ -75,13 +111,26 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
                 for e in error.errors(include_url=False)
             ]
             continue
-        customer = str(event.model_dump()["customer_id"])
+        fields = event.model_dump()
+        longer = [
+            {"pointer": _pointer(*base, *path), "detail": f"at most {limit} characters"}
+            for path, limit in _too_long(fields)
+        ]
+        customer = str(fields["customer_id"])
+        # the Kafka key is merchant:customer, so one customer's events keep their order
+        if is_envelope and item.get("subject") not in (None, "", customer):
+            longer.append(
+                {"pointer": _pointer("events", index, "subject"), "detail": "must be the customer_id"}
+            )
+        if longer:
+            errors += longer
+            continue
         try:
             envelope = Envelope.wrap(
                 event,
                 source=str(item.get("source") or "ingest") if is_envelope else "ingest",
                 merchant_id=merchant,
-                subject=str(item.get("subject") or customer) if is_envelope else customer,
+                subject=customer,
                 id=UUID(str(item["id"]))
                 if is_envelope and item.get("id")
                 else _derived_id(merchant, model, data),
@@ -122,6 +171,7 @@ async def ingest(
     uow: SegmentsUnitOfWork, merchant: str, model: type[Event], envelopes: list[Envelope]
 ) -> tuple[list[UUID], list[UUID]]:
     unique = list({e.id: e for e in envelopes}.values())
+    await _refuse_ids_of_other_merchants(uow, merchant, envelopes)
     result = await uow.session.execute(
         text(
             """
@@ -136,3 +186,37 @@ async def ingest(
     accepted = [e for e in unique if e.id in fresh]
     uow.outbox.add_envelopes(accepted, model.topic)
     return [e.id for e in accepted], [e.id for e in unique if e.id not in fresh]
+
+
+async def _refuse_ids_of_other_merchants(
+    uow: SegmentsUnitOfWork, merchant: str, envelopes: list[Envelope]
+) -> None:
+    """An event id names one event everywhere (the outbox and every consumer's inbox key on it alone):
+    one that another merchant's event already has would collide, or be dropped as a duplicate."""
+    taken = set(
+        (
+            await uow.session.execute(
+                text(
+                    "SELECT event_id FROM ingested_events "
+                    "WHERE event_id = ANY(CAST(:ids AS uuid[])) AND merchant_id <> :merchant"
+                ),
+                {"merchant": merchant, "ids": [e.id for e in envelopes]},
+            )
+        ).scalars()
+    )
+    if taken:
+        errors = [
+            {
+                "pointer": _pointer("events", index, "id"),
+                "detail": "this event id is another merchant's event",
+            }
+            for index, envelope in enumerate(envelopes)
+            if envelope.id in taken
+        ]
+        raise Problem(
+            409,
+            "Event id in use",
+            f"{errors[0]['pointer']}: {errors[0]['detail']}",
+            type_="conflict",
+            errors=errors,
+        )
