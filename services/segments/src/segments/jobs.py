@@ -22,7 +22,8 @@ from .uow import SegmentsUnitOfWork
 log = logging.getLogger(__name__)
 BATCH = 1000
 
-# Quintile 5 is the best: most recent, most frequent, biggest spender.
+# Quintile 5 is the best: most recent, most frequent, biggest spender. By percent rank, so customers with
+# equal figures share a score (ntile split ties by customer id) and the best buyer always scores 5.
 REFRESH_RFM = text(
     """
     WITH stats AS (
@@ -30,9 +31,9 @@ REFRESH_RFM = text(
         FROM orders WHERE merchant_id = :merchant GROUP BY customer_id
     ), scored AS (
         SELECT customer_id,
-               ntile(5) OVER (ORDER BY last_paid, customer_id) AS r,
-               ntile(5) OVER (ORDER BY orders, customer_id) AS f,
-               ntile(5) OVER (ORDER BY spent, customer_id) AS m
+               least(5, 1 + floor(5 * percent_rank() OVER (ORDER BY last_paid)))::int AS r,
+               least(5, 1 + floor(5 * percent_rank() OVER (ORDER BY orders)))::int AS f,
+               least(5, 1 + floor(5 * percent_rank() OVER (ORDER BY spent)))::int AS m
         FROM stats
     )
     UPDATE customers c SET r_score = s.r, f_score = s.f, m_score = s.m

@@ -12,6 +12,7 @@ from meadow_contracts import Envelope, model_for
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import produce
+from segments.jobs import refresh_rfm
 
 
 async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
@@ -155,3 +156,34 @@ async def test_an_event_id_another_merchant_used_is_refused_with_a_pointer(svc: 
     assert second.headers["content-type"] == "application/problem+json"
     assert [e["pointer"] for e in second.json()["errors"]] == ["/events/1/id"]
     assert await svc.publish_outbox() == 1, "only the first merchant's event"
+
+
+async def test_rfm_scores_are_equal_for_equal_figures_and_five_for_the_best(svc: ServiceHarness) -> None:
+    merchant = f"m-rfm-{uuid4()}"
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    # a and b (ids on either side of c's) have one equal order each; c has two bigger, later ones
+    orders = [
+        ("o1", "a", 100, at),
+        ("o2", "b", 100, at),
+        ("o3", "c", 900, at),
+        ("o4", "c", 900, at.replace(day=2)),
+    ]
+    async with svc.uow() as uow:
+        for customer in "abc":
+            await uow.session.execute(
+                text("INSERT INTO customers (merchant_id, customer_id) VALUES (:m, :c)"),
+                {"m": merchant, "c": customer},
+            )
+        for order_id, customer, total, paid_at in orders:
+            await uow.session.execute(
+                text("INSERT INTO orders VALUES (:m, :o, :c, :at, :t, NULL)"),
+                {"m": merchant, "o": order_id, "c": customer, "at": paid_at, "t": total},
+            )
+        await refresh_rfm(uow, merchant)
+        scores = (
+            await uow.session.execute(
+                text("SELECT customer_id, r_score, f_score, m_score FROM customers WHERE merchant_id = :m"),
+                {"m": merchant},
+            )
+        ).all()
+    assert sorted(tuple(row) for row in scores) == [("a", 1, 1, 1), ("b", 1, 1, 1), ("c", 5, 5, 5)]
