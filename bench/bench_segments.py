@@ -211,9 +211,10 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
         )
         # The same customers again, with profile updates that change nothing: the cost of evaluation
         # (facts loaded, built-ins and the segments reading the profile re-evaluated) without emission.
-        unchanged = [
-            CustomerProfileUpdated(customer_id=f"c{rng.randrange(customers)}") for _ in range(events)
-        ]
+        # Only customers the orders created: a customer first seen here is evaluated against every
+        # segment, and enters those that hold on empty facts.
+        known = sorted({order.customer_id for order in orders})
+        unchanged = [CustomerProfileUpdated(customer_id=rng.choice(known)) for _ in range(events)]
         seconds, handled, changes = await _produce_and_consume(svc, settings, unchanged, runners)
         ctx.report(
             Measurement(
