@@ -92,17 +92,26 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )  # fmt: skip
 
 
+# Data exceptions a request's own values cause: text longer than its column, a number out of its type's
+# range, a date beyond the calendar, a NUL or otherwise unencodable character. Other members of class 22
+# (division by zero, a bad cast of stored data) are the server's own failures and stay 500s.
+UNSTORABLE_SQLSTATES = frozenset({"22001", "22003", "22008", "22021", "22P05"})
+
+
 def unstorable_value(exc: BaseException) -> str | None:
-    """The database's reason, if `exc` is a value Postgres could not take: a data exception (SQLSTATE
-    class 22: a NUL character, text longer than its column, a number out of its type's range, an
-    impossible date) or a parameter the driver could not encode (an int beyond 64 bits). Found under
-    SQLAlchemy's wrappers, which keep the driver's exception as a cause."""
+    """The database's reason, if `exc` is a value of the request that Postgres could not take, or an int the
+    driver could not encode (beyond 64 bits); found under SQLAlchemy's wrappers, which keep the driver's
+    exception as a cause. Anything else (a wrong Python type passed by our own code) is not the client's."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, asyncpg.PostgresError) and str(seen.sqlstate or "").startswith("22"):
+        if isinstance(seen, asyncpg.PostgresError) and seen.sqlstate in UNSTORABLE_SQLSTATES:
             return str(seen)
         # asyncpg's client-side "invalid input for query argument" (its DataError is both of these)
-        if isinstance(seen, asyncpg.InterfaceError) and isinstance(seen, ValueError):
+        if (
+            isinstance(seen, asyncpg.InterfaceError)
+            and isinstance(seen, ValueError)
+            and isinstance(seen.__cause__, OverflowError)
+        ):
             return str(seen)
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
@@ -130,6 +139,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         if reason is None:
             raise exc  # not the client's value: the 500 below, logged
         # its transaction was rolled back with the exception: nothing was written
+        log.warning("value refused by the database: %s", reason, extra={"path": request.url.path})
         problem = Problem(422, "A value cannot be stored", reason, type_="validation-error")
         return problem_response(problem, request)
 

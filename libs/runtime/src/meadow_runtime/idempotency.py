@@ -5,9 +5,10 @@ and body gets the stored response; the same key with another body gets 409; a co
 on the first's row lock and then reads its outcome. If the first attempt fails, its claim rolls back
 with it and the key is free again.
 
-Keys belong to the caller (the token's subject within its merchant), as a payment API scopes them to the
-API key: two customers who both send `k-1` with the same body make two requests, and neither is answered
-with the other's stored response.
+Keys belong to the caller (the token's role, subject and customer within its merchant), as a payment API
+scopes them to the API key: two customers who both send `k-1` with the same body make two requests, and
+neither is answered with the other's stored response. Keys stored before keys were scoped (raw) are not
+found any more: a retry that spans that upgrade runs again.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ async def request_fingerprint(request: Request) -> str:
 
 
 def caller_key(caller: Principal, key: str) -> str:
-    """The stored key: the client's key within the caller's namespace, hashed so that any subject and any
-    header value fit the column."""
-    return hashlib.sha256(f"{caller.subject}\n{key}".encode()).hexdigest()
+    """The stored key: the client's key within the caller's namespace (role, subject and customer, as a
+    customer's access is checked on `customer_id`), hashed so that any caller and header value fit the
+    column."""
+    caller_id = json.dumps([caller.role, caller.subject, caller.customer_id, key])
+    return hashlib.sha256(caller_id.encode()).hexdigest()
 
 
 def _render(result: BaseModel | Any) -> str:

@@ -20,7 +20,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE INDEX ix_ingested_events_event_id ON ingested_events (event_id)")
+    # built without blocking ingest writes (CONCURRENTLY cannot run inside a transaction)
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_ingested_events_event_id ON ingested_events (event_id)")
     op.execute('ALTER TABLE segment_memberships ALTER COLUMN segment_key TYPE varchar(200) COLLATE "C"')
 
 

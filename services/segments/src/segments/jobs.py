@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 # Quintile 5 is the best: most recent, most frequent, biggest spender. By percent rank, so customers with
-# equal figures share a score (ntile split ties by customer id) and the best buyer always scores 5.
+# equal figures share a score (ntile split ties by customer id); a sole buyer, or buyers all tied, score 1.
 REFRESH_RFM = text(
     """
     WITH stats AS (

@@ -101,7 +101,7 @@ async def get_history(
     principal.require_customer_access(customer_id)
     before = 2**63 - 1
     if cursor is not None:
-        if not (cursor.isascii() and cursor.isdigit() and int(cursor) < before):
+        if not (len(cursor) <= 19 and cursor.isascii() and cursor.isdigit() and int(cursor) < before):
             raise Problem(
                 422, "Request is not valid", "/cursor: not a cursor from this API", type_="validation-error"
             )

@@ -42,7 +42,7 @@ class TierUpdate(BaseModel):
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
         if not self.model_fields_set:
-            raise ValueError("name at least one field to change")
+            raise ValueError("give at least one field to change")
         return self
 
 

@@ -63,7 +63,7 @@ class ProfileIs(_Node):
 class HasTag(_Node):
     kind: Literal["tag"]
     name: TagName
-    value: str = Field(min_length=1, max_length=64)
+    value: str = Field(min_length=1, max_length=128)  # a preference tag's value is a category
 
     @property
     def segment_key(self) -> str:
@@ -127,7 +127,7 @@ class LifecycleIs(_Node):
 
 class InSegment(_Node):
     kind: Literal["in_segment"]
-    segment: str = Field(min_length=1, max_length=128, description="key of a saved or built-in segment")
+    segment: str = Field(min_length=1, max_length=200, description="key of a saved or built-in segment")
 
 
 Rule = Annotated[
