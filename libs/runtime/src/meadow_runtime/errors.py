@@ -92,6 +92,18 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )  # fmt: skip
 
 
+def field_problem(pointer: str, detail: str) -> Problem:
+    """A 422 naming one field at fault, shaped like the request-validation errors above: for checks an
+    endpoint makes beyond its models (a cursor it did not issue, a date range)."""
+    return Problem(
+        422,
+        "Request is not valid",
+        f"{pointer}: {detail}",
+        type_="validation-error",
+        errors=[{"pointer": pointer, "detail": detail}],
+    )
+
+
 # Data exceptions a request's own values cause: text longer than its column, a number out of its type's
 # range, a date beyond the calendar, a NUL or otherwise unencodable character. Other members of class 22
 # (division by zero, a bad cast of stored data) are the server's own failures and stay 500s.

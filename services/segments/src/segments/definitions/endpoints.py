@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from meadow_runtime.auth import StaffPrincipal
-from meadow_runtime.errors import NotFound, Problem
+from meadow_runtime.errors import NotFound, field_problem
 from meadow_runtime.idempotency import IdempotencyKey, run_idempotently
 
 from ..uow import SegmentsUoW
@@ -136,13 +136,7 @@ def _decode_cursor(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise Problem(
-            422,
-            "Request is not valid",
-            "/cursor: not a cursor this API returned",
-            type_="validation-error",
-            errors=[{"pointer": "/cursor", "detail": "not a cursor this API returned"}],
-        ) from error
+        raise field_problem("/cursor", "not a cursor this API returned") from error
 
 
 @router.get("/{segment_key}/members", response_model=MembersPage, summary="Members, in pages")

@@ -112,18 +112,18 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
             ]
             continue
         fields = event.model_dump()
-        longer = [
+        item_errors = [
             {"pointer": _pointer(*base, *path), "detail": f"at most {limit} characters"}
             for path, limit in _too_long(fields)
         ]
         customer = str(fields["customer_id"])
         # the Kafka key is merchant:customer, so one customer's events keep their order
         if is_envelope and item.get("subject") not in (None, "", customer):
-            longer.append(
+            item_errors.append(
                 {"pointer": _pointer("events", index, "subject"), "detail": "must be the customer_id"}
             )
-        if longer:
-            errors += longer
+        if item_errors:
+            errors += item_errors
             continue
         try:
             envelope = Envelope.wrap(
@@ -143,22 +143,17 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
             continue
         envelopes.append(envelope)
     if wrong_merchant:
-        raise Problem(
-            403,
-            "Forbidden",
-            f"{wrong_merchant[0]['pointer']}: {wrong_merchant[0]['detail']}",
-            type_="forbidden",
-            errors=wrong_merchant,
-        )
+        raise _refused(403, "Forbidden", "forbidden", wrong_merchant)
     if errors:
-        raise Problem(
-            422,
-            "Events are not valid",
-            f"{errors[0]['pointer']}: {errors[0]['detail']}",
-            type_="validation-error",
-            errors=errors,
-        )
+        raise _refused(422, "Events are not valid", "validation-error", errors)
     return envelopes
+
+
+def _refused(status: int, title: str, type_: str, errors: list[dict[str, str]]) -> Problem:
+    """A batch refused for its items: every item at fault by its pointer, the first one in the detail."""
+    return Problem(
+        status, title, f"{errors[0]['pointer']}: {errors[0]['detail']}", type_=type_, errors=errors
+    )
 
 
 def _derived_id(merchant: str, model: type[Event], data: dict[str, Any]) -> UUID:
@@ -213,10 +208,4 @@ async def _refuse_ids_of_other_merchants(
             for index, envelope in enumerate(envelopes)
             if envelope.id in taken
         ]
-        raise Problem(
-            409,
-            "Event id in use",
-            f"{errors[0]['pointer']}: {errors[0]['detail']}",
-            type_="conflict",
-            errors=errors,
-        )
+        raise _refused(409, "Event id in use", "conflict", errors)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from meadow_runtime.auth import CurrentPrincipal, StaffPrincipal
-from meadow_runtime.errors import NotFound, Problem
+from meadow_runtime.errors import NotFound, field_problem
 
 from ..domain.builtins import DEFAULT_POLICY, preferred_categories
 from ..domain.facts import age_band
@@ -91,30 +91,12 @@ async def group_metrics(
     last = last or datetime.now(UTC).date()
     if first is None:
         if last < date.min + timedelta(days=29):
-            raise Problem(
-                422,
-                "Request is not valid",
-                "/to: too early to count 30 days back; give `from`",
-                type_="validation-error",
-                errors=[{"pointer": "/to", "detail": "too early to count 30 days back; give `from`"}],
-            )
+            raise field_problem("/to", "too early to count 30 days back; give `from`")
         first = last - timedelta(days=29)
     if first > last:
-        raise Problem(
-            422,
-            "Request is not valid",
-            "/from: after `to`",
-            type_="validation-error",
-            errors=[{"pointer": "/from", "detail": "after `to`"}],
-        )
+        raise field_problem("/from", "after `to`")
     if (last - first).days >= MAX_METRIC_DAYS:
-        raise Problem(
-            422,
-            "Request is not valid",
-            f"/from: at most {MAX_METRIC_DAYS} days per request",
-            type_="validation-error",
-            errors=[{"pointer": "/from", "detail": f"at most {MAX_METRIC_DAYS} days"}],
-        )
+        raise field_problem("/from", f"at most {MAX_METRIC_DAYS} days per request")
     rows = await InsightsRepository(uow.session).group_days(principal.merchant_id, group_id, first, last)
     days = []
     for row in rows:
