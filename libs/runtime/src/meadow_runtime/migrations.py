@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +32,18 @@ def head_revision(migrations_dir: Path) -> str | None:
     return ScriptDirectory.from_config(
         alembic_config(migrations_dir, "postgresql://unused")
     ).get_current_head()
+
+
+def sibling_revision(revision_file: str, filename: str) -> ModuleType:
+    """Another revision file of the same history, for its SQL text (revision files are loaded by path,
+    not imported)."""
+    path = Path(revision_file).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"revision_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_env(target_metadata: MetaData | None) -> None:

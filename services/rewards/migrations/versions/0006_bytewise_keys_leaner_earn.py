@@ -22,13 +22,11 @@ two thirds of the client's cost), and:
   in (merchant, customer) order, the same order as every other path takes them).
 """
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 from alembic import op
 
-from meadow_runtime.migrations import set_key_collation
+from meadow_runtime.migrations import set_key_collation, sibling_revision
 
 revision = "0006"
 down_revision = "0005"
@@ -256,10 +254,7 @@ def upgrade() -> None:
     set_key_collation(KEYS, "C")
     op.execute(f"DROP FUNCTION rewards_earn_purchases({OLD_SIGNATURE})")
     op.execute(PAID_LINE)
-    has_uuidv7 = op.get_bind().exec_driver_sql("SELECT current_setting('server_version_num')::int >= 180000")
-    # before Postgres 18, the SQL-made UUIDv7 0005 used
-    uuid7 = "uuidv7()" if has_uuidv7.scalar() else _revision_0005()._UUID7
-    op.execute(EARN_PURCHASES.replace("{uuid7}", uuid7))
+    op.execute(EARN_PURCHASES.replace("{uuid7}", server_uuid7()))
 
 
 def downgrade() -> None:
@@ -269,12 +264,12 @@ def downgrade() -> None:
     op.execute(_revision_0005().EARN_PURCHASES)
 
 
+def server_uuid7() -> str:
+    """The SQL that makes a UUIDv7 on this server: `uuidv7()` from Postgres 18 on, the SQL-made one 0005
+    used before."""
+    has_uuidv7 = op.get_bind().exec_driver_sql("SELECT current_setting('server_version_num')::int >= 180000")
+    return "uuidv7()" if has_uuidv7.scalar() else _revision_0005()._UUID7
+
+
 def _revision_0005() -> ModuleType:
-    """0005's module, for its function's and UUIDv7's text (revision files are loaded by path, not
-    imported)."""
-    path = Path(__file__).with_name("0005_earn_purchases_function.py")
-    spec = importlib.util.spec_from_file_location("rewards_revision_0005", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return sibling_revision(__file__, "0005_earn_purchases_function.py")

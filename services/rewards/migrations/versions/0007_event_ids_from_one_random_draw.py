@@ -14,11 +14,9 @@ event.
 The function's signature and results are unchanged; only the id expression of 0006's text is replaced.
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from meadow_runtime.migrations import sibling_revision
 
 revision = "0007"
 down_revision = "0006"
@@ -48,22 +46,10 @@ def downgrade() -> None:
 
 
 def _replace_function(id_expression: str) -> None:
-    previous = _revision("0006_bytewise_keys_leaner_earn.py")
+    previous = sibling_revision(__file__, "0006_bytewise_keys_leaner_earn.py")
     text = previous.EARN_PURCHASES
     if ONE_ID_PER_EVENT not in text:
         raise RuntimeError("0006's function no longer has the id expression 0007 replaces")
-    has_uuidv7 = op.get_bind().exec_driver_sql("SELECT current_setting('server_version_num')::int >= 180000")
-    # before Postgres 18, the SQL-made UUIDv7 0005 used
-    uuid7 = "uuidv7()" if has_uuidv7.scalar() else _revision("0005_earn_purchases_function.py")._UUID7
-    function = text.replace(ONE_ID_PER_EVENT, id_expression).replace("{uuid7}", uuid7)
+    function = text.replace(ONE_ID_PER_EVENT, id_expression).replace("{uuid7}", previous.server_uuid7())
     op.execute(function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
 
-
-def _revision(filename: str) -> ModuleType:
-    """Another revision's module, for its SQL text (revision files are loaded by path, not imported)."""
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(f"rewards_revision_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
