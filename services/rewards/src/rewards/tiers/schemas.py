@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+BIGINT_MAX = 2**63 - 1  # threshold_points' column type
+
 
 class TierFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -16,7 +18,7 @@ class TierFields(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     rank: int = Field(ge=1, le=100, description="higher is better; unique per merchant")
     threshold_points: int = Field(
-        ge=0, le=2**63 - 1, description="net points earned over the rolling 12 months to reach it"
+        ge=0, le=BIGINT_MAX, description="net points earned over the rolling 12 months to reach it"
     )
     multiplier: Decimal = Field(default=Decimal(1), gt=0, le=10, max_digits=6, decimal_places=3)
     perks: list[str] = Field(default_factory=list, max_length=50)
@@ -28,7 +30,7 @@ class TierUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    threshold_points: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    threshold_points: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
     multiplier: Decimal | None = Field(default=None, gt=0, le=10, max_digits=6, decimal_places=3)
     perks: list[str] | None = Field(default=None, max_length=50)
 

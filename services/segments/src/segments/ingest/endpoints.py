@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
 
 from meadow_runtime.auth import CurrentPrincipal
-from meadow_runtime.errors import Problem
+from meadow_runtime.errors import Conflict, Problem
 
 from ..uow import SegmentsUoW
 from . import service
@@ -34,9 +34,8 @@ async def ingest_events(
     try:
         await uow.commit()
     except IntegrityError as error:  # the outbox's key: another merchant's request took an id meanwhile
-        raise Problem(
-            409, "Event id in use", "An event id of this batch was just used by another merchant's event.",
-            type_="conflict",
-        ) from error  # fmt: skip
+        raise Conflict(
+            "Event id in use", "An event id of this batch was just used by another merchant's event."
+        ) from error
     body = IngestResult(accepted=accepted, duplicates=duplicates)
     return Response(body.model_dump_json(), status_code=202, media_type="application/json")
