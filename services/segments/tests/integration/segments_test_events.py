@@ -1,9 +1,11 @@
-"""Builders of the events the tests feed the service (contract models wrapped in envelopes)."""
+"""Builders of the events the tests feed the service (contract models wrapped in envelopes), and the two
+steps the tests drive it by: feeding events through the consumer, reading a segment's members."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import count
+from typing import Any
 from uuid import UUID, uuid4
 
 from meadow_contracts import (
@@ -18,7 +20,11 @@ from meadow_contracts import (
     OrderRefunded,
     ProductFavorited,
     RefundedLine,
+    model_for,
 )
+from meadow_runtime.settings import Settings
+from meadow_runtime.testing.harness import ServiceHarness
+from meadow_runtime.testing.kafka import produce
 
 _numbers = count(1)
 
@@ -105,3 +111,27 @@ def invite_accepted(merchant: str, inviter: str, invitee: str, group: str) -> En
         accepted_at=datetime.now(UTC),
     )
     return wrap(event, merchant, invitee)
+
+
+async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
+    """Put the events on their topics and let the service's consumer handle them."""
+    for envelope in envelopes:
+        await produce(settings, model_for(envelope.type).topic, envelope)
+    await svc.consume()
+
+
+async def members(svc: ServiceHarness, merchant: str, key: str) -> set[str]:
+    """A segment's members over the API, page by page (two a page, so paging is exercised too)."""
+    found: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        response = await svc.client.get(
+            f"/v1/segments/{key}/members", params=params, headers=svc.auth(merchant)
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found |= {item["customer_id"] for item in page["items"]}
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found

@@ -6,18 +6,17 @@ from collections import Counter
 from uuid import uuid4
 
 from segments_test_events import commented, invite_accepted, joined, order_paid, order_refunded, profile
+from segments_test_events import feed as consume
 from sqlalchemy import text
 
-from meadow_contracts import Envelope, Topic, model_for
+from meadow_contracts import Envelope, Topic
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
-from meadow_runtime.testing.kafka import TopicReader, eventually, produce
+from meadow_runtime.testing.kafka import TopicReader, eventually
 
 
 async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
-    for envelope in envelopes:
-        await produce(settings, model_for(envelope.type).topic, envelope)
-    await svc.consume()
+    await consume(svc, settings, *envelopes)
     await svc.publish_outbox()
 
 

@@ -6,19 +6,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from segments_test_events import commented, joined, order_paid
+from segments_test_events import commented, feed, joined, order_paid
 
-from meadow_contracts import Envelope, Topic, model_for
+from meadow_contracts import Topic
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
-from meadow_runtime.testing.kafka import TopicReader, eventually, produce
+from meadow_runtime.testing.kafka import TopicReader, eventually
 from segments.jobs import reevaluate_merchant
-
-
-async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
-    for envelope in envelopes:
-        await produce(settings, model_for(envelope.type).topic, envelope)
-    await svc.consume()
 
 
 async def test_new_customers_become_non_repurchase_after_the_window_once(

@@ -5,28 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from segments_test_events import profile
+from segments_test_events import feed, members, profile
 from sqlalchemy import text
 
-from meadow_contracts import Envelope, model_for
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
-from meadow_runtime.testing.kafka import produce
 from segments.jobs import refresh_rfm
-
-
-async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
-    for envelope in envelopes:
-        await produce(settings, model_for(envelope.type).topic, envelope)
-    await svc.consume()
-
-
-async def member_ids(svc: ServiceHarness, merchant: str, key: str) -> set[str]:
-    response = await svc.client.get(
-        f"/v1/segments/{key}/members", params={"limit": 100}, headers=svc.auth(merchant)
-    )
-    assert response.status_code == 200, response.text
-    return {item["customer_id"] for item in response.json()["items"]}
 
 
 async def test_a_customer_created_by_a_profile_update_enters_segments_that_hold_on_empty_facts(
@@ -43,10 +27,10 @@ async def test_a_customer_created_by_a_profile_update_enters_segments_that_hold_
         await svc.client.post("/v1/segments", json=never_bought, headers=svc.auth(merchant))
     ).status_code == 201
     await feed(svc, settings, profile(merchant, "c-new", gender="female"))
-    assert await member_ids(svc, merchant, "never-bought") == {"c-new"}
+    assert await members(svc, merchant, "never-bought") == {"c-new"}
     # the customer is known now: a profile change that touches nothing the rule reads changes nothing
     await feed(svc, settings, profile(merchant, "c-new", city="Hangzhou"))
-    assert await member_ids(svc, merchant, "never-bought") == {"c-new"}
+    assert await members(svc, merchant, "never-bought") == {"c-new"}
 
 
 async def test_a_manual_recompute_also_recomputes_the_segments_that_refer_to_it(svc: ServiceHarness) -> None:
@@ -72,7 +56,7 @@ async def test_a_manual_recompute_also_recomputes_the_segments_that_refer_to_it(
     recomputed = await svc.client.post("/v1/segments/formula-buyers/recompute", headers=headers)
     assert recomputed.status_code == 200, recomputed.text
     assert recomputed.json()["entered"] == 1
-    assert await member_ids(svc, merchant, "of-buyers") == {"c1"}
+    assert await members(svc, merchant, "of-buyers") == {"c1"}
 
 
 async def test_counts_and_amounts_beyond_a_bigint_are_refused_with_a_pointer(svc: ServiceHarness) -> None:
@@ -135,7 +119,7 @@ async def test_a_category_as_long_as_its_column_makes_a_preference_tag(
     assert response.status_code == 202, response.text
     await svc.publish_outbox()
     await svc.consume()
-    assert await member_ids(svc, merchant, f"tag:preference:{category}") == {"c1"}
+    assert await members(svc, merchant, f"tag:preference:{category}") == {"c1"}
 
 
 async def test_an_event_id_another_merchant_used_is_refused_with_a_pointer(svc: ServiceHarness) -> None:

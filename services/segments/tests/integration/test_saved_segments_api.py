@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import uuid4
 
-from segments_test_events import favorited, order_paid, profile
+from segments_test_events import favorited, feed, members, order_paid, profile
 from sqlalchemy import text
 
-from meadow_contracts import Envelope, Topic, model_for
+from meadow_contracts import Envelope, Topic
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader, eventually, produce
@@ -24,28 +23,6 @@ FORMULA_FANS = {
         {"kind": "not", "not": {"kind": "favorited", "product_id": "rival"}},
     ],
 }
-
-
-async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
-    for envelope in envelopes:
-        await produce(settings, model_for(envelope.type).topic, envelope)
-    await svc.consume()
-
-
-async def members(svc: ServiceHarness, merchant: str, key: str) -> set[str]:
-    found: set[str] = set()
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        response = await svc.client.get(
-            f"/v1/segments/{key}/members", params=params, headers=svc.auth(merchant)
-        )
-        assert response.status_code == 200, response.text
-        page = response.json()
-        found |= {item["customer_id"] for item in page["items"]}
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return found
 
 
 async def test_invalid_rules_are_refused_with_a_pointer_to_the_bad_node(svc: ServiceHarness) -> None:
