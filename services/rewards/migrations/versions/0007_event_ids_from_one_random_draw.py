@@ -45,11 +45,16 @@ def downgrade() -> None:
     _replace_function(ONE_ID_PER_EVENT)
 
 
-def _replace_function(id_expression: str) -> None:
+def earn_purchases(id_expression: str = IDS_FROM_ONE_DRAW) -> str:
+    """The `CREATE OR REPLACE FUNCTION` text this revision installs (later revisions start from it)."""
     previous = sibling_revision(__file__, "0006_bytewise_keys_leaner_earn.py")
     text = previous.EARN_PURCHASES
     if ONE_ID_PER_EVENT not in text:
         raise RuntimeError("0006's function no longer has the id expression 0007 replaces")
     function = text.replace(ONE_ID_PER_EVENT, id_expression).replace("{uuid7}", previous.server_uuid7())
-    op.execute(function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    return function.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+def _replace_function(id_expression: str) -> None:
+    op.execute(earn_purchases(id_expression))
 

@@ -120,6 +120,12 @@ transfers = Table(
     Column("actor", String(128), nullable=True),
     Column("note", Text, nullable=True),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "earned_at",
+        DateTime(timezone=True),
+        nullable=True,
+        comment="reversals: when the points they take back were earned; the tier window counts them then",
+    ),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_transfers_customer", "merchant_id", "customer_id", "seq"),
     CheckConstraint("points > 0", name="points_positive"),

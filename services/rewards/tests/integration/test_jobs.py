@@ -68,3 +68,31 @@ async def test_tiers_move_up_on_earning_multiply_later_earnings_and_move_down_on
     await reevaluate_tiers(svc.uow, svc.settings)
     changes = await rewards_events(svc, m, "rewards.tier_changed.v1", 2)
     assert [(c["new_tier"], c["direction"]) for c in changes] == [("gold", "up"), (None, "down")]
+
+
+async def test_refunding_an_order_paid_before_the_tier_window_does_not_count_against_the_tier(
+    svc: ServiceHarness,
+) -> None:
+    """The reversal takes back points earned 400 days ago: the rolling 12 months never held them, so
+    it leaves the tier alone on the refund path, in the next batch's tier pass and in the daily job."""
+    m = merchant()
+    await purchase_rule(svc, m)
+    staff = svc.auth(m, "operator")
+    await svc.client.post(
+        "/v1/tiers", json={"name": "gold", "rank": 1, "threshold_points": 100}, headers=staff
+    )
+    old = datetime.now(UTC) - timedelta(days=400)
+    await deliver(svc, ORDERS, order_paid(m, "c1", "o-old", [("l1", "toys", 50_000)], at=old))
+    await deliver(svc, ORDERS, order_paid(m, "c1", "o-new", [("l1", "toys", 15_000)]))
+    assert (await svc.client.get("/v1/customers/c1/balance", headers=staff)).json()["tier_name"] == "gold"
+
+    await deliver(svc, ORDERS, order_refunded(m, "c1", "o-old", "r1", [("l1", 50_000)]))
+    assert await balance(svc, m, "c1") == (150, 0)
+    await deliver(svc, ORDERS, order_paid(m, "c1", "o-later", [("l1", "toys", 1_000)]))
+    await reevaluate_tiers(svc.uow, svc.settings)
+    after = (await svc.client.get("/v1/customers/c1/balance", headers=staff)).json()
+    assert (after["tier_name"], after["points"]) == ("gold", 160)
+    await deliver(svc, ORDERS, order_refunded(m, "c1", "o-new", "r2", [("l1", 15_000)]))
+    changes = await rewards_events(svc, m, "rewards.tier_changed.v1", 2)
+    assert [(c["new_tier"], c["direction"]) for c in changes] == [("gold", "up"), (None, "down")]
+    assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}

@@ -167,7 +167,7 @@ async def _apply_refund(uow: RewardsUnitOfWork, merchant_id: str, refund_id: str
     order = (
         await uow.session.execute(
             text(
-                "SELECT customer_id, lines, earn_transfer_id FROM orders "
+                "SELECT customer_id, paid_at, lines, earn_transfer_id FROM orders "
                 "WHERE merchant_id = :m AND order_id = :o"
             ),
             {"m": merchant_id, "o": order_id},
@@ -206,7 +206,7 @@ async def _apply_refund(uow: RewardsUnitOfWork, merchant_id: str, refund_id: str
         await record(
             uow, locked, outcome,
             TransferRecord(outcome.transfer, merchant_id, order.customer_id, "refund", points,
-                           datetime.now(UTC), cause_ref=f"{order_id}/{refund_id}"),
+                           datetime.now(UTC), cause_ref=f"{order_id}/{refund_id}", earned_at=order.paid_at),
         )  # fmt: skip
         uow.outbox.add(
             PointsReversed(

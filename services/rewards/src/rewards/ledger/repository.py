@@ -55,6 +55,8 @@ class TransferRecord:
     cause_ref: str | None = None
     actor: str | None = None
     note: str | None = None
+    # A reversal's: when the points it takes back were earned (the rolling tier window counts it then).
+    earned_at: datetime | None = None
 
 
 # Raw asyncpg statements ($n parameters): the bulk paths run them on the session's own connection,
@@ -69,11 +71,11 @@ LOCK_BALANCES = """
 INSERT_TRANSFERS = text(
     """
     INSERT INTO transfers (id, merchant_id, customer_id, kind, reason, points, cause_event_id, cause_ref,
-                           actor, note, occurred_at)
+                           actor, note, occurred_at, earned_at)
     SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:m AS text[]), CAST(:c AS text[]), CAST(:kind AS text[]),
                          CAST(:reason AS text[]), CAST(:points AS bigint[]), CAST(:cause AS uuid[]),
                          CAST(:ref AS text[]), CAST(:actor AS text[]), CAST(:note AS text[]),
-                         CAST(:at AS timestamptz[]))
+                         CAST(:at AS timestamptz[]), CAST(:earned AS timestamptz[]))
     ON CONFLICT (id) DO NOTHING
     RETURNING id
     """
@@ -203,6 +205,7 @@ class LedgerRepository:
                 "actor": [r.actor for r in records],
                 "note": [r.note for r in records],
                 "at": [r.occurred_at for r in records],
+                "earned": [r.earned_at for r in records],
             },
         )
         fresh = {row[0] for row in result}
@@ -224,19 +227,6 @@ class LedgerRepository:
         rows known to be new (a duplicate key fails the whole batch, which the runner then retries)."""
         driver = await self.driver()
         await driver.copy_records_to_table(table, records=records, columns=list(columns))
-
-    async def insert_new_transfers(self, records: Sequence[TransferRecord]) -> None:
-        """Write transfers and their postings whose ids the caller checked to be new under the customers'
-        locks."""
-        await self.copy_earnings(
-            [
-                (r.transfer.id, r.merchant_id, r.customer_id, r.transfer.kind.value, r.reason, r.points,
-                 r.cause_event_id, r.cause_ref, r.actor, r.note, r.occurred_at)
-                for r in records
-            ],
-            [(r.transfer.id, p.account.value, p.amount) for r in records for p in r.transfer.postings],
-            [],
-        )  # fmt: skip
 
     async def copy_earnings(
         self,

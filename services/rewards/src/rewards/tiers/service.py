@@ -25,7 +25,9 @@ ROLLING_POINTS = text(
     FROM transfers t
     JOIN unnest(CAST(:m AS text[]), CAST(:c AS text[])) AS k(m, c)
       ON t.merchant_id = k.m AND t.customer_id = k.c
-    WHERE t.kind IN ('earn', 'reverse') AND t.occurred_at > now() - interval '{ROLLING_WINDOW}'
+    WHERE t.kind IN ('earn', 'reverse')
+      -- a reversal counts when the points it takes back were earned: out of the window with its earning
+      AND coalesce(t.earned_at, t.occurred_at) > now() - interval '{ROLLING_WINDOW}'
     GROUP BY t.merchant_id, t.customer_id
     """
 )
