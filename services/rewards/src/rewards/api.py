@@ -8,7 +8,7 @@ from fastapi import Depends
 
 from meadow_runtime.app import unit_of_work_dependency
 from meadow_runtime.auth import Principal
-from meadow_runtime.errors import Problem
+from meadow_runtime.errors import Problem, field_problem
 
 from .uow import RewardsUnitOfWork
 
@@ -23,8 +23,5 @@ def acting_customer(principal: Principal, customer_id: str | None) -> str:
             raise Problem(403, "Forbidden", "Customers may only act for themselves.", type_="forbidden")
         return principal.customer_id
     if customer_id is None:
-        raise Problem(
-            422, "Request is not valid", "/customer_id: required when staff act for a customer",
-            type_="validation-error", errors=[{"pointer": "/customer_id", "detail": "required"}],
-        )  # fmt: skip
+        raise field_problem("/customer_id", "required when staff act for a customer")
     return customer_id

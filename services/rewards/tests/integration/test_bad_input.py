@@ -59,6 +59,34 @@ async def test_history_cursors_are_plain_bounded_numbers(svc: ServiceHarness) ->
         )
         assert response.status_code == 422, cursor
         assert response.headers["content-type"] == PROBLEM
+        assert response.json()["errors"][0]["pointer"] == "/cursor"
+
+
+async def test_checks_beyond_the_request_models_name_the_field_at_fault(svc: ServiceHarness) -> None:
+    m = merchant()
+    operator = svc.auth(m, "operator")
+    naive = await svc.client.get(
+        "/v1/customers/c1/balance", params={"as_of": "2026-01-01T00:00:00"}, headers=operator
+    )
+    assert (naive.status_code, naive.json()["errors"][0]["pointer"]) == (422, "/as_of")
+    reward = await svc.client.post(
+        "/v1/rewards", json={"name": "Mug", "points_price": 100, "valid_until": "2027-02-01T00:00:00Z"},
+        headers=operator,
+    )  # fmt: skip
+    assert reward.status_code == 201, reward.text
+    nobody = await svc.client.post(
+        "/v1/redemptions", json={"reward_id": reward.json()["id"]}, headers=operator
+    )
+    assert (nobody.status_code, nobody.json()["errors"][0]["pointer"]) == (422, "/customer_id")
+    # valid alone, but it would end the window before the window's start, which the update leaves as it is
+    late_start = await svc.client.patch(
+        f"/v1/rewards/{reward.json()['id']}", json={"valid_from": "2027-03-01T00:00:00Z"}, headers=operator
+    )
+    assert late_start.status_code == 422
+    assert late_start.headers["content-type"] == PROBLEM
+    assert "valid_until must be after valid_from" in late_start.json()["errors"][0]["detail"]
+    stored = (await svc.client.get(f"/v1/rewards/{reward.json()['id']}", headers=operator)).json()
+    assert stored["valid_from"] is None
 
 
 async def test_a_customer_id_longer_than_its_column_is_refused_and_writes_nothing(

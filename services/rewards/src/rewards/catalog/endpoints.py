@@ -5,10 +5,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, status
+from pydantic import ValidationError
 from uuid_utils import uuid7
 
 from meadow_runtime.auth import CurrentPrincipal, StaffPrincipal
-from meadow_runtime.errors import NotFound, Problem
+from meadow_runtime.errors import NotFound, validation_problem
 
 from ..api import RewardsUoW
 from .repository import CatalogRepository
@@ -58,8 +59,8 @@ async def update_reward(
     merged = {**{k: current[k] for k in RewardCreate.model_fields}, **changes}
     try:
         RewardCreate.model_validate(merged)
-    except ValueError as error:
-        raise Problem(422, "Request is not valid", str(error), type_="validation-error") from error
+    except ValidationError as error:  # the update is valid alone, but not with what it leaves as it is
+        raise validation_problem([dict(e) for e in error.errors(include_url=False)]) from error
     row = await repository.change(principal.merchant_id, reward_id, changes)
     await uow.commit()
     return Reward.model_validate(row)

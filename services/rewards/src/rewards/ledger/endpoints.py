@@ -12,7 +12,7 @@ from uuid_utils import uuid7
 
 from meadow_contracts.events import PointsSpent
 from meadow_runtime.auth import CurrentPrincipal, StaffPrincipal
-from meadow_runtime.errors import Conflict, Problem
+from meadow_runtime.errors import Conflict, field_problem
 from meadow_runtime.idempotency import IdempotencyKey, run_idempotently
 
 from ..api import RewardsUoW
@@ -66,7 +66,7 @@ async def get_balance(
     principal.require_customer_access(customer_id)
     if as_of is not None:
         if as_of.tzinfo is None:
-            raise Problem(422, "Request is not valid", "/as_of: needs a time zone", type_="validation-error")
+            raise field_problem("/as_of", "needs a time zone")
         row = (
             await uow.session.execute(
                 BALANCE_AS_OF, {"m": principal.merchant_id, "c": customer_id, "at": as_of}
@@ -102,9 +102,7 @@ async def get_history(
     before = 2**63 - 1
     if cursor is not None:
         if not (len(cursor) <= 19 and cursor.isascii() and cursor.isdigit() and int(cursor) < before):
-            raise Problem(
-                422, "Request is not valid", "/cursor: not a cursor from this API", type_="validation-error"
-            )
+            raise field_problem("/cursor", "not a cursor from this API")
         before = int(cursor)
     rows = (
         await uow.session.execute(
