@@ -92,15 +92,18 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )  # fmt: skip
 
 
-def field_problem(pointer: str, detail: str) -> Problem:
+def field_problem(
+    pointer: str, detail: str, *, error_type: str = "value_error", type_: str = "validation-error"
+) -> Problem:
     """A 422 naming one field at fault, shaped like the request-validation errors above: for checks an
-    endpoint makes beyond its models (a cursor it did not issue, a date range)."""
+    endpoint makes beyond its models (a cursor it did not issue, a date range). `error_type` is the
+    field's error kind, as pydantic names them (`missing`, `extra`, ...); `type_` the problem's type."""
     return Problem(
         422,
         "Request is not valid",
         f"{pointer}: {detail}",
-        type_="validation-error",
-        errors=[{"pointer": pointer, "detail": detail}],
+        type_=type_,
+        errors=[{"pointer": pointer, "detail": detail, "type": error_type}],
     )
 
 

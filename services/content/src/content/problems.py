@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from meadow_runtime.errors import Problem
+from meadow_runtime.errors import Problem, field_problem
 
 
 def invalid(pointer: str, detail: str, *, type_: str = "validation-error") -> Problem:
-    """A 422 shaped like the runtime's request-validation errors, naming the field at fault."""
-    return Problem(
-        422,
-        "Request is not valid",
-        f"{pointer}: {detail}",
-        type_=type_,
-        errors=[{"pointer": pointer, "detail": detail, "type": type_}],
-    )
+    """A 422 naming the field at fault; content's own kinds of invalid input (`invalid-schedule`,
+    `link-not-allowed`, ...) are both the problem's type and the field's error type."""
+    return field_problem(pointer, detail, error_type=type_, type_=type_)
 
 
 def forbidden(detail: str, *, type_: str = "forbidden") -> Problem:

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from uuid import UUID
 
-from meadow_runtime.errors import Problem
+from meadow_runtime.errors import field_problem
 
 
 def encode_cursor(at: datetime, item_id: UUID | int | str) -> str:
@@ -21,13 +21,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, item_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(at), str(item_id)
     except (ValueError, TypeError) as error:
-        raise Problem(
-            422,
-            "Request is not valid",
-            "/cursor: not a cursor this API issued",
-            type_="validation-error",
-            errors=[{"pointer": "/cursor", "detail": "not a cursor this API issued", "type": "cursor"}],
-        ) from error
+        raise field_problem("/cursor", "not a cursor this API issued", error_type="cursor") from error
 
 
 def decode_uuid_cursor(cursor: str) -> tuple[datetime, UUID]:
@@ -35,6 +29,4 @@ def decode_uuid_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         return at, UUID(item_id)
     except ValueError as error:
-        raise Problem(
-            422, "Request is not valid", "/cursor: not a cursor this API issued", type_="validation-error"
-        ) from error
+        raise field_problem("/cursor", "not a cursor this API issued", error_type="cursor") from error

@@ -16,6 +16,10 @@ async def row_counts(svc: ServiceHarness) -> dict[str, int]:
         return counts
 
 
+# ["2026-01-01T00:00:00+00:00", "not-a-uuid"], encoded as the API encodes cursors
+NOT_A_UUID_CURSOR = "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgIm5vdC1hLXV1aWQiXQ"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "pointer"),
     [
@@ -49,6 +53,8 @@ async def row_counts(svc: ServiceHarness) -> dict[str, int]:
         ("put", "/v1/settings", {"smart_invites_per_week": -1}, "/smart_invites_per_week"),
         ("post", "/v1/product-joins", {"customer_id": "c"}, "/product_id"),
         ("get", "/v1/members?cursor=garbage", None, "/cursor"),
+        # a well-formed cursor whose item id is not a UUID
+        ("get", f"/v1/members?cursor={NOT_A_UUID_CURSOR}", None, "/cursor"),
     ],
 )
 async def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from meadow_contracts import InviteAccepted, InviteIssued, new_event_id, utc_now
 from meadow_contracts.events import JoinRoute
-from meadow_runtime.errors import NotFound, Problem
+from meadow_runtime.errors import NotFound, Problem, field_problem
 
 from ..access import Actor, audit
 from ..domain.invites import SMART_INVITE_WINDOW, InviteKind, InviteRefusal, may_send_smart_invite, refusal
@@ -89,19 +89,7 @@ async def create_invite(
         if inviter is None and actor.role == "customer":
             inviter = actor.principal.customer_id
         if inviter is None:
-            raise Problem(
-                422,
-                "Request is not valid",
-                "/inviter_customer_id: required for a referral code",
-                type_="validation-error",
-                errors=[
-                    {
-                        "pointer": "/inviter_customer_id",
-                        "detail": "required for a referral code",
-                        "type": "missing",
-                    }
-                ],
-            )
+            raise field_problem("/inviter_customer_id", "required for a referral code", error_type="missing")
         actor.require_customer_access(inviter)
         existing = await uow.invites.referral_code_of(actor.merchant_id, group_id, inviter)
         if existing is not None:
@@ -109,18 +97,8 @@ async def create_invite(
     else:
         actor.require_staff("operator")
         if inviter is not None:
-            raise Problem(
-                422,
-                "Request is not valid",
-                "/inviter_customer_id: only referral codes name an inviter",
-                type_="validation-error",
-                errors=[
-                    {
-                        "pointer": "/inviter_customer_id",
-                        "detail": "only referral codes name an inviter",
-                        "type": "extra",
-                    }
-                ],
+            raise field_problem(
+                "/inviter_customer_id", "only referral codes name an inviter", error_type="extra"
             )
     invite = await uow.invites.add(
         invite_id=new_event_id(),
