@@ -118,6 +118,8 @@ async def test_one_batch_of_mixed_posts_writes_the_runtimes_envelopes_and_webhoo
         assert envelope.id == row.id
         assert envelope.id.version == 7
         assert envelope.id.variant == uuid.RFC_4122
+        made_at = datetime.fromtimestamp((envelope.id.int >> 80) / 1000, UTC)  # the id's 48-bit Unix ms
+        assert before - timedelta(seconds=1) <= made_at <= after + timedelta(seconds=1)
         assert before - timedelta(seconds=1) <= envelope.time <= after
         # What `uow.outbox.add(PostPublished(...))` would have written for this post, field for field.
         expected = Envelope.wrap(
@@ -150,6 +152,7 @@ async def test_one_batch_of_mixed_posts_writes_the_runtimes_envelopes_and_webhoo
         assert (delivery.event_id, delivery.merchant_id) == (envelope.id, hooked)
         assert (delivery.event_type, delivery.status) == (PostPublished.event_type, "pending")
         assert delivery.id.version == 7
+    assert len({d.id for d in deliveries}) == len(deliveries)
 
     # On the topic, through the runtime's relay, each decodes to the same envelope.
     await svc.publish_outbox()
