@@ -23,5 +23,5 @@ def acting_customer(principal: Principal, customer_id: str | None) -> str:
             raise Problem(403, "Forbidden", "Customers may only act for themselves.", type_="forbidden")
         return principal.customer_id
     if customer_id is None:
-        raise field_problem("/customer_id", "required when staff act for a customer")
+        raise field_problem("/customer_id", "required when staff act for a customer", error_type="missing")
     return customer_id
