@@ -90,6 +90,26 @@ def test_purchased_counts_distinct_orders_within_the_window_and_sums_matching_li
     assert not compile_predicate(parse_rule({**rule, "min_amount": 501}), NOW)(facts)
 
 
+def test_rules_that_differ_only_in_thresholds_share_one_scan_of_the_customers_activity() -> None:
+    facts = CustomerFacts("c", lines=(line("o1", "formula", 300, 5), line("o2", "toys", 900, 5)))
+    spent = {"kind": "purchased", "category": "formula", "within_days": 30}
+    verdicts = [
+        compile_predicate(parse_rule(rule), NOW)(facts)
+        for rule in (
+            {**spent, "min_amount": 200},
+            {**spent, "min_amount": 400},
+            {**spent, "min_count": 2},
+            {**spent, "category": "toys", "min_amount": 400},
+            {**spent, "within_days": 3, "min_amount": 200},
+        )
+    ]
+    assert verdicts == [True, False, False, True, False]
+    # formula in 30 days (three rules), toys in 30 days, formula in 3 days
+    assert sorted(count_and_total for count_and_total in facts.activity_totals.values()) == [
+        (0, 0), (1, 300), (1, 900)
+    ]  # fmt: skip
+
+
 def test_missing_profile_values_equal_nothing_and_not_is_the_complement() -> None:
     unknown = CustomerFacts("c")
     is_female = parse_rule({"kind": "profile", "field": "gender", "op": "eq", "value": "female"})

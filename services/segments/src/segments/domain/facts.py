@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -112,6 +113,12 @@ class CustomerFacts:
     @cached_property
     def favorite_items(self) -> tuple[ActivityItem, ...]:
         return tuple((x.product_id, x.product_id, x.category, 0, x.favorited_at) for x in self.favorites)
+
+    # (count, total amount) of the activity matching one filter, keyed by the filter: segments whose rules
+    # filter the same activity the same way (thresholds apart) share one scan of it per customer.
+    @cached_property
+    def activity_totals(self) -> dict[Hashable, tuple[int, int]]:
+        return {}
 
     def with_segments(self, segments: AbstractSet[str]) -> CustomerFacts:
         return self._with("segments", segments)

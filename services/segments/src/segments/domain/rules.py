@@ -385,8 +385,10 @@ def _activity_predicate(rule: Purchased | Refunded | Favorited, now: datetime) -
         items = _refund_items
     else:
         items = _favorite_items
+    # Rules that differ only in their thresholds read the same totals.
+    activity = (items, product, category, since)
 
-    def predicate(facts: CustomerFacts) -> bool:
+    def totals(facts: CustomerFacts) -> tuple[int, int]:
         counted: set[str] = set()
         total = 0
         for key, product_id, item_category, amount, at in items(facts):
@@ -397,7 +399,14 @@ def _activity_predicate(rule: Purchased | Refunded | Favorited, now: datetime) -
             ):
                 counted.add(key)
                 total += amount
-        count = len(counted)
+        return len(counted), total
+
+    def predicate(facts: CustomerFacts) -> bool:
+        known = facts.activity_totals
+        found = known.get(activity)
+        if found is None:
+            found = known[activity] = totals(facts)
+        count, total = found
         if count < min_count or (max_count is not None and count > max_count):
             return False
         return not weighs_amounts or _in_range(total, min_amount, max_amount)
