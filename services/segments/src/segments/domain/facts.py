@@ -98,11 +98,12 @@ class CustomerFacts:
     def order_ids(self) -> frozenset[str]:
         return frozenset(line.order_id for line in self.lines)
 
-    # The facts as flat tuples (what is counted, product, category, amount, when), built once per
-    # customer: every `purchased` / `refunded` / `favorited` node of every segment scans them.
-    @cached_property
+    # The facts as flat tuples (what is counted, product, category, amount, when): every `purchased` /
+    # `refunded` / `favorited` node scans them. A purchased line already is that tuple; refunds and
+    # favorites are rebuilt once per customer.
+    @property
     def purchase_items(self) -> tuple[ActivityItem, ...]:
-        return tuple((x.order_id, x.product_id, x.category, x.amount_minor, x.paid_at) for x in self.lines)
+        return self.lines
 
     @cached_property
     def refund_items(self) -> tuple[ActivityItem, ...]:
