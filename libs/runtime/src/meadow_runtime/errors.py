@@ -8,6 +8,7 @@ A value that passed validation but that Postgres refuses to store is the client'
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -76,7 +77,8 @@ def _pointer(location: tuple[int | str, ...]) -> str:
     return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def validation_problem(errors: list[dict[str, Any]]) -> Problem:
+def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Problem:
+    """A 422 listing pydantic's errors (a request's or a model's `ValidationError.errors()`) by pointer."""
     fields = [
         {
             "pointer": _pointer(tuple(error.get("loc", ()))),
@@ -139,7 +141,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(validation_problem(list(exc.errors())), request)
+        return problem_response(validation_problem(exc.errors()), request)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

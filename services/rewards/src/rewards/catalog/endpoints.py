@@ -60,7 +60,7 @@ async def update_reward(
     try:
         RewardCreate.model_validate(merged)
     except ValidationError as error:  # the update is valid alone, but not with what it leaves as it is
-        raise validation_problem([dict(e) for e in error.errors(include_url=False)]) from error
+        raise validation_problem(error.errors()) from error
     row = await repository.change(principal.merchant_id, reward_id, changes)
     await uow.commit()
     return Reward.model_validate(row)

@@ -69,7 +69,7 @@ async def update_rule(
     try:
         EarnRuleFields.model_validate({**{k: current[k] for k in EarnRuleFields.model_fields}, **changes})
     except ValidationError as error:
-        raise validation_problem([dict(e) for e in error.errors(include_url=False)]) from error
+        raise validation_problem(error.errors()) from error
     row = await uow.session.execute(
         update(earn_rules)
         .where(earn_rules.c.merchant_id == principal.merchant_id, earn_rules.c.id == rule_id)
