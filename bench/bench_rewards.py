@@ -1,7 +1,7 @@
 """Rewards: ledger ingest of order.paid (batched vs. one event per transaction) and the redeem API.
 
-- ledger ingest: N `order.paid` events already on the topic → points credited (transfer, postings, lot,
-  balance, order record, `points.earned` in the outbox, inbox row) and committed, by one worker;
+- ledger ingest: N `order.paid` events already on the topic → points credited (transfer with its postings,
+  lot, balance, order record, `points.earned` in the outbox, inbox row) and committed, by one worker;
 - naive baseline, same run: the same handler and runner with one event per transaction;
 - redeem API: 50 concurrent clients redeeming over HTTP (uvicorn in-process), beside a bare FastAPI
   endpoint served and driven the same way.
@@ -197,7 +197,7 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     )  # fmt: skip
     ctx.report(
         Measurement(
-            "rewards.ledger_ingest (vs executemany)", batched.value, "events/s", "≈7 rows written per event"
+            "rewards.ledger_ingest (vs executemany)", batched.value, "events/s", "≈5 rows written per event"
         ),
         against="raw.pg.insert.executemany",
     )

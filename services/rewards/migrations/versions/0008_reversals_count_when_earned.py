@@ -35,12 +35,17 @@ def upgrade() -> None:
     # 0002 builds transfers from models.py, so on a fresh database the column is already there.
     op.execute("ALTER TABLE transfers ADD COLUMN IF NOT EXISTS earned_at timestamptz")
     op.execute(BACKFILL)
-    op.execute(_earn_purchases().replace(WINDOW_BY_OCCURRENCE, WINDOW_BY_EARNING))
+    op.execute(earn_purchases())
 
 
 def downgrade() -> None:
     op.execute(_earn_purchases())
     op.execute("ALTER TABLE transfers DROP COLUMN earned_at")
+
+
+def earn_purchases() -> str:
+    """The `CREATE OR REPLACE FUNCTION` text this revision installs (later revisions start from it)."""
+    return _earn_purchases().replace(WINDOW_BY_OCCURRENCE, WINDOW_BY_EARNING)
 
 
 def _earn_purchases() -> str:

@@ -34,23 +34,19 @@ router = APIRouter(prefix="/v1/customers/{customer_id}", tags=["ledger"])
 
 BALANCE_AS_OF = text(
     """
-    SELECT coalesce(sum(p.amount) FILTER (WHERE p.account = 'customer'), 0) AS points,
-           coalesce(-sum(p.amount) FILTER (WHERE p.account = 'debt'), 0) AS debt
-    FROM transfers t JOIN postings p ON p.transfer_id = t.id
-    WHERE t.merchant_id = :m AND t.customer_id = :c AND t.recorded_at <= :at
+    SELECT coalesce(sum(posted_customer), 0) AS points, coalesce(-sum(posted_debt), 0) AS debt
+    FROM transfers
+    WHERE merchant_id = :m AND customer_id = :c AND recorded_at <= :at
     """
 )
 
 HISTORY = text(
     """
-    SELECT t.seq, t.id, t.kind, t.reason, t.points, t.cause_ref, t.actor, t.note, t.occurred_at,
-           t.recorded_at,
-           coalesce(sum(p.amount) FILTER (WHERE p.account = 'customer'), 0) AS balance_change,
-           coalesce(-sum(p.amount) FILTER (WHERE p.account = 'debt'), 0) AS debt_change
-    FROM transfers t LEFT JOIN postings p ON p.transfer_id = t.id
-    WHERE t.merchant_id = :m AND t.customer_id = :c AND t.seq < :before
-    GROUP BY t.seq, t.id
-    ORDER BY t.seq DESC
+    SELECT seq, id, kind, reason, points, cause_ref, actor, note, occurred_at, recorded_at,
+           posted_customer AS balance_change, -posted_debt AS debt_change
+    FROM transfers
+    WHERE merchant_id = :m AND customer_id = :c AND seq < :before
+    ORDER BY seq DESC
     LIMIT :limit
     """
 )

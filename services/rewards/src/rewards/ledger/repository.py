@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meadow_runtime.telemetry import current_trace_headers
 
-from ..domain.ledger import Allocation, Lot, Transfer
+from ..domain.ledger import Account, Allocation, Lot, Transfer
 
 CustomerKey = tuple[str, str]  # (merchant_id, customer_id)
 # One paid order line, carrying its order's fields: the order's 1-based position in the batch, merchant,
@@ -71,16 +71,22 @@ LOCK_BALANCES = """
 INSERT_TRANSFERS = text(
     """
     INSERT INTO transfers (id, merchant_id, customer_id, kind, reason, points, cause_event_id, cause_ref,
-                           actor, note, occurred_at, earned_at)
+                           actor, note, occurred_at, earned_at, posted_customer, posted_issued,
+                           posted_redeemed, posted_expired, posted_debt)
     SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:m AS text[]), CAST(:c AS text[]), CAST(:kind AS text[]),
                          CAST(:reason AS text[]), CAST(:points AS bigint[]), CAST(:cause AS uuid[]),
                          CAST(:ref AS text[]), CAST(:actor AS text[]), CAST(:note AS text[]),
-                         CAST(:at AS timestamptz[]), CAST(:earned AS timestamptz[]))
+                         CAST(:at AS timestamptz[]), CAST(:earned AS timestamptz[]),
+                         CAST(:posted_customer AS bigint[]), CAST(:posted_issued AS bigint[]),
+                         CAST(:posted_redeemed AS bigint[]), CAST(:posted_expired AS bigint[]),
+                         CAST(:posted_debt AS bigint[]))
     ON CONFLICT (id) DO NOTHING
     RETURNING id
     """
 )
 
+# A transfer's postings are its row's amounts per account (migration 0009), in `Account` order.
+POSTED_COLUMNS = tuple(f"posted_{account}" for account in Account)
 TRANSFER_COLUMNS = (
     "id",
     "merchant_id",
@@ -93,14 +99,14 @@ TRANSFER_COLUMNS = (
     "actor",
     "note",
     "occurred_at",
+    *POSTED_COLUMNS,
 )
 
-INSERT_POSTINGS = text(
-    """
-    INSERT INTO postings (transfer_id, account, amount)
-    SELECT * FROM unnest(CAST(:t AS uuid[]), CAST(:a AS text[]), CAST(:v AS bigint[]))
-    """
-)
+
+def posted(transfer: Transfer) -> tuple[int, ...]:
+    """The transfer's amount on each account, in `Account` (and POSTED_COLUMNS) order."""
+    return tuple(transfer.amount_on(account) for account in Account)
+
 
 UPDATE_LOTS = text(
     """
@@ -188,9 +194,10 @@ class LedgerRepository:
         return rows
 
     async def insert_transfers(self, records: Sequence[TransferRecord]) -> set[UUID]:
-        """Insert transfers whose id is new; returns those ids. Postings are written only for them."""
+        """Insert transfers whose id is new; returns those ids."""
         if not records:
             return set()
+        amounts = [posted(r.transfer) for r in records]
         result = await self.session.execute(
             INSERT_TRANSFERS,
             {
@@ -206,21 +213,10 @@ class LedgerRepository:
                 "note": [r.note for r in records],
                 "at": [r.occurred_at for r in records],
                 "earned": [r.earned_at for r in records],
+                **{column: [a[i] for a in amounts] for i, column in enumerate(POSTED_COLUMNS)},
             },
         )
-        fresh = {row[0] for row in result}
-        postings = [
-            (r.transfer.id, p.account.value, p.amount)
-            for r in records
-            if r.transfer.id in fresh
-            for p in r.transfer.postings
-        ]
-        if postings:
-            await self.session.execute(
-                INSERT_POSTINGS,
-                {"t": [p[0] for p in postings], "a": [p[1] for p in postings], "v": [p[2] for p in postings]},
-            )
-        return fresh
+        return {row[0] for row in result}
 
     async def _copy(self, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]) -> None:
         """COPY rows in, inside the session's transaction: the cheapest way to write a batch. Only for
@@ -229,17 +225,12 @@ class LedgerRepository:
         await driver.copy_records_to_table(table, records=records, columns=list(columns))
 
     async def copy_earnings(
-        self,
-        transfers: Sequence[tuple[Any, ...]],
-        postings: Sequence[tuple[UUID, str, int]],
-        lots: Sequence[tuple[Any, ...]],
+        self, transfers: Sequence[tuple[Any, ...]], lots: Sequence[tuple[Any, ...]]
     ) -> None:
-        """The bulk earn path's rows (already tuples in TRANSFER_COLUMNS / postings / LOT_COLUMNS order),
-        whose transfer ids the caller knows to be new under the customers' locks."""
+        """The bulk earn path's rows (already tuples in TRANSFER_COLUMNS / LOT_COLUMNS order), whose
+        transfer ids the caller knows to be new under the customers' locks."""
         if transfers:
             await self._copy("transfers", TRANSFER_COLUMNS, transfers)
-        if postings:
-            await self._copy("postings", ("transfer_id", "account", "amount"), postings)
         if lots:
             await self._copy("lots", LOT_COLUMNS, lots)
 

@@ -20,7 +20,7 @@ from uuid_utils import uuid7
 from meadow_contracts.events import EarnReason, PointsEarned, PointsExpired
 
 from ..domain.ledger import Account, Outcome, Wallet, earn_transfer, expire
-from .repository import BalanceRow, CustomerKey, TransferRecord
+from .repository import BalanceRow, CustomerKey, TransferRecord, posted
 
 if TYPE_CHECKING:
     from ..uow import RewardsUnitOfWork
@@ -107,7 +107,6 @@ async def credit(
     # Rows go straight into COPY tuples: on the ingest path, per-event record objects cost more than the
     # database work they describe.
     transfer_rows: list[tuple[object, ...]] = []
-    posting_rows: list[tuple[UUID, str, int]] = []
     lot_rows: list[tuple[object, ...]] = []
     outbox_rows: list[tuple[UUID, str, str, str, str]] = []
     credited: list[Credited] = []
@@ -122,9 +121,9 @@ async def credit(
         tid = moved.id
         transfer_rows.append(
             (tid, earning.merchant_id, earning.customer_id, moved.kind.value, earning.reason, earning.points,
-             earning.cause_event_id, earning.cause_ref, earning.actor, earning.note, earning.occurred_at)
+             earning.cause_event_id, earning.cause_ref, earning.actor, earning.note, earning.occurred_at,
+             *posted(moved))
         )  # fmt: skip
-        posting_rows.extend((tid, p.account.value, p.amount) for p in moved.postings)
         if points_credited:
             lot_rows.append(
                 (tid, earning.merchant_id, earning.customer_id, points_credited, points_credited, expires_at,
@@ -136,7 +135,7 @@ async def credit(
              PointsEarned.event_type, points_earned_json(done, event_id, now))
         )  # fmt: skip
         credited.append(done)
-    await uow.ledger.copy_earnings(transfer_rows, posting_rows, lot_rows)
+    await uow.ledger.copy_earnings(transfer_rows, lot_rows)
     if save:
         await uow.ledger.save_balances([balances[k] for k in {e.key for e in fresh}])
     await uow.ledger.write_outbox(outbox_rows)
