@@ -88,6 +88,24 @@ def add_outbox_position() -> None:
     )
 
 
+def set_outbox_json_type(json_type: str) -> None:
+    """Store the outbox's payload and headers as `json` (a later revision for databases made when they
+    were `jsonb`) or, to undo it, `jsonb`.
+
+    The relay sends the payload's text as it is and nothing queries inside it, so `json` (the text as
+    written, checked to be JSON) spares each row jsonb's conversion to its binary form on insert and
+    back to text when published. Rewrites the table: existing envelopes keep their content.
+    """
+    from alembic import op
+
+    if json_type not in ("json", "jsonb"):
+        raise ValueError(json_type)
+    op.execute(
+        f"ALTER TABLE outbox ALTER COLUMN payload TYPE {json_type}, ALTER COLUMN headers DROP DEFAULT, "
+        f"ALTER COLUMN headers TYPE {json_type}, ALTER COLUMN headers SET DEFAULT '{{}}'::{json_type}"
+    )
+
+
 def set_key_collation(keys: Mapping[str, Sequence[tuple[str, int]]], collation: str) -> None:
     """Give identifier columns a collation: `keys` maps a table to its (column, varchar length) pairs.
 

@@ -21,11 +21,15 @@ from .telemetry import current_trace_headers
 OUTBOX: Table = runtime_metadata().tables["outbox"]
 
 
-# One statement for the whole unit of work's events, however many: arrays in, rows out.
+# One statement for the whole unit of work's events, however many: arrays in, rows out. The envelopes
+# pass through jsonb on their way into the `json` column: jsonb refuses what no consumer's database could
+# store (a \u0000 escape), so such an event fails the unit of work (a 422 for a request) instead of
+# entering the stream. The bulk paths that write the outbox in SQL build their envelopes from values
+# already stored in text columns, which refuse the same.
 INSERT_ROWS = text(
     """
     INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
-    SELECT id, topic, key, type, payload, CAST(:headers AS jsonb)
+    SELECT id, topic, key, type, CAST(payload AS json), CAST(:headers AS json)
     FROM unnest(
         CAST(:ids AS uuid[]), CAST(:topics AS text[]), CAST(:keys AS text[]),
         CAST(:types AS text[]), CAST(:payloads AS jsonb[])

@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,8 +47,10 @@ def define_runtime_tables(metadata: MetaData) -> None:
         Column("aggregatetype", String(128), nullable=False, comment="logical topic"),
         Column("aggregateid", String(256), nullable=False, comment="Kafka key: merchant_id:subject"),
         Column("type", String(128), nullable=False),
-        Column("payload", JSONB, nullable=False, comment="the whole envelope"),
-        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        # `json`, not `jsonb`: the relay publishes the text as written and nothing queries inside it, so
+        # the binary form would only cost a conversion on insert and another back on publish.
+        Column("payload", JSON, nullable=False, comment="the whole envelope"),
+        Column("headers", JSON, nullable=False, server_default=text("'{}'::json")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True), nullable=True),
         # Relay order. Rows of one unit of work share `created_at` (the transaction's start), so that

@@ -87,7 +87,7 @@ PUBLISH_SQL = text(
     ), outbox_rows AS (
         INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
         SELECT event_id, :topic, merchant_id || ':' || post_id::text, :event_type, payload,
-               CAST(:headers AS jsonb)
+               CAST(:headers AS json)
         FROM envelopes
     ), deliveries AS (
         INSERT INTO webhook_deliveries (id, merchant_id, endpoint_id, event_id, event_type, payload)

@@ -230,7 +230,7 @@ LOAD_REFERRALS = text(
 
 # A batch's membership changes and the events announcing them, in one statement: the memberships are
 # deleted/inserted and the outbox rows built from the same rows, so a membership and its event cannot
-# part. Envelopes are assembled by Postgres (jsonb_build_object) rather than one pydantic model per
+# part. Envelopes are assembled by Postgres (json_build_object) rather than one pydantic model per
 # event: the events are ours, their fields are typed columns here, and the relay publishes
 # `payload::text`. The thousands of (key, customer) pairs travel as JSON arrays, one parameter each:
 # binding them as SQL arrays costs the driver a type check per element.
@@ -271,23 +271,23 @@ RECORD_CHANGES = text(
         SELECT c.id, c.customer_id, c.n,
                CASE c.kind WHEN 'exited' THEN CAST(:exited_type AS text) ELSE CAST(:entered_type AS text) END
                    AS type,
-               jsonb_build_object(
+               json_build_object(
                    'segment_id', CAST(:segment_ids AS jsonb) ->> c.segment_key, 'segment_key', c.segment_key,
                    'customer_id', c.customer_id, c.kind || '_at', CAST(:at_json AS text)) AS data
         FROM change c
         UNION ALL
         SELECT s.id, s.customer_id, :exits + :entries + s.n, CAST(:lifecycle_type AS text),
-               jsonb_build_object(
+               json_build_object(
                    'customer_id', s.customer_id, 'old_stage', s.old_stage, 'new_stage', s.new_stage,
                    'changed_at', CAST(:at_json AS text))
         FROM stage s
     )
     INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
     SELECT e.id, CAST(:topic AS text), CAST(:merchant AS text) || ':' || e.customer_id, e.type,
-           jsonb_build_object(
+           json_build_object(
                'id', e.id, 'type', e.type, 'source', CAST(:source AS text), 'time', CAST(:time AS text),
                'merchant_id', CAST(:merchant AS text), 'subject', e.customer_id, 'data', e.data),
-           CAST(:headers AS jsonb)
+           CAST(:headers AS json)
     FROM event e
     ORDER BY e.n
     """
