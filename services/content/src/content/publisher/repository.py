@@ -62,19 +62,19 @@ PUBLISH_SQL = text(
     ), envelopes AS (
         SELECT
             id AS post_id, merchant_id, schedule_kind, event_id,
-            jsonb_build_object(
+            json_build_object(
                 'id', event_id,
                 'type', CAST(:event_type AS text),
                 'source', CAST(:source AS text),
                 'time', CAST(:emitted_at AS text),
                 'merchant_id', merchant_id,
                 'subject', id::text,
-                'data', jsonb_build_object(
+                'data', json_build_object(
                     'post_id', id,
                     'kind', kind,
                     'title', title,
-                    'group_ids', to_jsonb(group_ids),
-                    'segment_ids', to_jsonb(segment_ids),
+                    'group_ids', to_json(group_ids),
+                    'segment_ids', to_json(segment_ids),
                     'campaign_id', campaign_id,
                     'min_tier_rank', min_tier_rank,
                     'published_at', CAST(:published_at AS text)
