@@ -107,6 +107,9 @@ balances = Table(
     postgresql_with={"fillfactor": 70},
 )
 
+# A transfer's postings: its amount on each account, one column per account in `Account` order.
+POSTED_COLUMNS = tuple(f"posted_{account}" for account in Account)
+
 transfers = Table(
     "transfers",
     metadata,
@@ -132,13 +135,10 @@ transfers = Table(
     # The postings: what the transfer moves on each account, 0 where it moves nothing. One row per
     # movement rather than one per leg (migration 0009: the legs' rows and their index entries were a
     # tenth of the ingest's database time); the `postings` view lists them one per row.
-    *(
-        Column(f"posted_{account}", BigInteger, nullable=False, server_default=text("0"))
-        for account in Account
-    ),
+    *(Column(name, BigInteger, nullable=False, server_default=text("0")) for name in POSTED_COLUMNS),
     Index("ix_transfers_customer", "merchant_id", "customer_id", "seq"),
     CheckConstraint("points > 0", name="points_positive"),
-    CheckConstraint(" + ".join(f"posted_{a}" for a in Account) + " = 0", name="postings_balance"),
+    CheckConstraint(" + ".join(POSTED_COLUMNS) + " = 0", name="postings_balance"),
 )
 
 lots = Table(

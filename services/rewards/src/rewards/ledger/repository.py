@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meadow_runtime.telemetry import current_trace_headers
 
 from ..domain.ledger import Account, Allocation, Lot, Transfer
+from ..models import POSTED_COLUMNS
 
 CustomerKey = tuple[str, str]  # (merchant_id, customer_id)
 # One paid order line, carrying its order's fields: the order's 1-based position in the batch, merchant,
@@ -85,8 +86,6 @@ INSERT_TRANSFERS = text(
     """
 )
 
-# A transfer's postings are its row's amounts per account (migration 0009), in `Account` order.
-POSTED_COLUMNS = tuple(f"posted_{account}" for account in Account)
 TRANSFER_COLUMNS = (
     "id",
     "merchant_id",
@@ -197,7 +196,6 @@ class LedgerRepository:
         """Insert transfers whose id is new; returns those ids."""
         if not records:
             return set()
-        amounts = [posted(r.transfer) for r in records]
         result = await self.session.execute(
             INSERT_TRANSFERS,
             {
@@ -213,7 +211,10 @@ class LedgerRepository:
                 "note": [r.note for r in records],
                 "at": [r.occurred_at for r in records],
                 "earned": [r.earned_at for r in records],
-                **{column: [a[i] for a in amounts] for i, column in enumerate(POSTED_COLUMNS)},
+                **{
+                    column: [r.transfer.amount_on(account) for r in records]
+                    for column, account in zip(POSTED_COLUMNS, Account, strict=True)
+                },
             },
         )
         return {row[0] for row in result}
