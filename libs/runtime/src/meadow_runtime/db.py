@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Our hot statements take a batch as arrays of 1 to 1,000 elements. After five executions of a prepared
+# statement (and of every statement in a PL/pgSQL function) Postgres may switch to a generic plan, made
+# without the arrays and assuming 10 elements. Measured with generic plans: rewards' ingest function on
+# 250-order batches scanned every balance of the merchant for each line (36 ms per batch at first, 1.7 s
+# after 60,000 orders); segments on 50-event batches ran at a quarter of its rate with each batch planned
+# for its arrays. Planning each execution costs ~2 ms on a 1,000-event batch and tens of µs on a
+# single-row query. Sent as a `SET` once per connection, not as a startup parameter, which poolers such
+# as PgBouncer refuse.
+PLAN_EACH_EXECUTION = "SET plan_cache_mode = force_custom_plan"
 
 
 def asyncpg_url(url: str) -> str:
@@ -23,13 +36,19 @@ def plain_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "meadow"}},
     )
+    event.listen(engine.sync_engine, "connect", _plan_each_execution)
+    return engine
+
+
+def _plan_each_execution(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.run_async(lambda connection: connection.execute(PLAN_EACH_EXECUTION))
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
