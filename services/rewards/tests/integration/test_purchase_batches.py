@@ -219,6 +219,42 @@ async def test_an_order_sent_twice_to_the_database_function_fails_the_batch_inst
     assert await ledger_invariants(svc, m) == {"unbalanced": [], "mismatched": []}
 
 
+async def test_the_events_of_one_call_are_numbered_from_one_draw(svc: ServiceHarness) -> None:
+    """One UUIDv7 per call, the batch's `points.earned` ids numbered from it (migrations 0007, 0011):
+    they share everything but their last four bytes, which count up from the draw's by the order's
+    position."""
+    m = merchant()
+    await purchase_rule(svc, m, "1")
+    paid_at = datetime.now(UTC)
+    batch = [
+        (i, m, f"o{i}", f"c{i}", paid_at, 0, uuid4(),
+         database_uuid(transfer_id(m, "order", f"o{i}", "purchase").bytes), "l1", "toys", 10_000)
+        for i in range(1, 6)
+    ]  # fmt: skip
+    async with svc.uow() as uow:
+        await uow.ledger.earn_purchases(
+            batch, emitted_at="2026-01-01T00:00:00Z", event=(PointsEarned.topic, "t", "test")
+        )
+        ids = (
+            (
+                await uow.session.execute(
+                    text(
+                        "SELECT id FROM outbox WHERE aggregateid LIKE :m "
+                        "ORDER BY payload->'data'->>'customer_id'"
+                    ),
+                    {"m": f"{m}:%"},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await uow.commit()
+    assert len(ids) == 5
+    assert len({i.bytes[:12] for i in ids}) == 1
+    tails = [int.from_bytes(i.bytes[12:], "big") for i in ids]
+    assert [(t - tails[0]) % 2**32 for t in tails] == [0, 1, 2, 3, 4]
+
+
 async def test_identifier_columns_compare_bytewise(svc: ServiceHarness) -> None:
     async with svc.uow() as uow:
         collations = (
