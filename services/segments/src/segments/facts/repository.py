@@ -230,10 +230,14 @@ LOAD_REFERRALS = text(
 
 # A batch's membership changes and the events announcing them, in one statement: the memberships are
 # deleted/inserted and the outbox rows built from the same rows, so a membership and its event cannot
-# part. Envelopes are assembled by Postgres (json_build_object) rather than one pydantic model per
-# event: the events are ours, their fields are typed columns here, and the relay publishes
-# `payload::text`. The thousands of (key, customer) pairs travel as JSON arrays, one parameter each:
-# binding them as SQL arrays costs the driver a type check per element.
+# part. Envelopes are assembled by Postgres rather than one pydantic model per event: the events are
+# ours, their fields are typed columns here, and the relay publishes `payload::text`. They are
+# concatenated as text (every string through `to_json`, the batch's constant fields rendered by Python)
+# and cast to json once: json_build_object looks up each argument's output function on every row, ~6.8
+# µs an envelope against ~3.1 µs (100,000 rows, Postgres 18). A NULL part makes the payload NULL, which
+# the outbox refuses: the batch fails rather than announcing a field as null. The thousands of
+# (key, customer) pairs travel as JSON arrays, one parameter each: binding them as SQL arrays costs the
+# driver a type check per element.
 # Entries are plain inserts, not ON CONFLICT DO NOTHING (which costs a second probe of the primary key
 # per row, ~40% of the insert): they were computed against the memberships read under the customers'
 # row locks, so a conflict would mean that view was stale; skipping the row would still emit its event,
@@ -271,22 +275,23 @@ RECORD_CHANGES = text(
         SELECT c.id, c.customer_id, c.n,
                CASE c.kind WHEN 'exited' THEN CAST(:exited_type AS text) ELSE CAST(:entered_type AS text) END
                    AS type,
-               json_build_object(
-                   'segment_id', CAST(:segment_ids AS jsonb) ->> c.segment_key, 'segment_key', c.segment_key,
-                   'customer_id', c.customer_id, c.kind || '_at', CAST(:at_json AS text)) AS data
+               '{"segment_id":"' || (CAST(:segment_ids AS jsonb) ->> c.segment_key)
+                   || '","segment_key":' || to_json(c.segment_key)::text
+                   || ',"customer_id":' || to_json(c.customer_id)::text
+                   || ',"' || c.kind || '_at":' || CAST(:at_literal AS text) || '}' AS data
         FROM change c
         UNION ALL
         SELECT s.id, s.customer_id, :exits + :entries + s.n, CAST(:lifecycle_type AS text),
-               json_build_object(
-                   'customer_id', s.customer_id, 'old_stage', s.old_stage, 'new_stage', s.new_stage,
-                   'changed_at', CAST(:at_json AS text))
+               '{"customer_id":' || to_json(s.customer_id)::text
+                   || ',"old_stage":' || to_json(s.old_stage)::text
+                   || ',"new_stage":' || to_json(s.new_stage)::text
+                   || ',"changed_at":' || CAST(:at_literal AS text) || '}'
         FROM stage s
     )
     INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
     SELECT e.id, CAST(:topic AS text), CAST(:merchant AS text) || ':' || e.customer_id, e.type,
-           json_build_object(
-               'id', e.id, 'type', e.type, 'source', CAST(:source AS text), 'time', CAST(:time AS text),
-               'merchant_id', CAST(:merchant AS text), 'subject', e.customer_id, 'data', e.data),
+           CAST('{"id":"' || e.id || '","type":' || to_json(e.type)::text || CAST(:envelope_fields AS text)
+                || ',"subject":' || to_json(e.customer_id)::text || ',"data":' || e.data || '}' AS json),
            CAST(:headers AS json)
     FROM event e
     ORDER BY e.n
@@ -466,7 +471,13 @@ class FactsRepository:
                 **envelope,
                 "merchant": merchant,
                 "at": at,
-                "at_json": at_json,
+                "at_literal": json.dumps(at_json),
+                # the envelope's fields between "type" and "subject", as JSON renders them
+                "envelope_fields": ","
+                + json.dumps(
+                    {"source": envelope["source"], "time": envelope["time"], "merchant_id": merchant},
+                    ensure_ascii=False,
+                )[1:-1],
                 "exits": len(exits),
                 "entries": len(entries),
                 "ids": json.dumps([str(uuid7()) for _ in pairs]),
