@@ -69,7 +69,7 @@ async def _publish(ctx: BenchContext, workers: int, count: int) -> Settings:
     settings = ctx.infra.settings("content", MIGRATIONS_DIR).for_service("content")
     due = datetime.now(UTC) - timedelta(minutes=1)
     await _seed(settings.database_url, count, due)
-    engine = create_engine(settings.database_url, pool_size=workers + 1)
+    engine = create_engine(settings.database_url, pool_size=workers + 1, plan_each_execution=True)
     sessions = create_session_factory(engine)
     uow_factory: Callable[[], ContentUnitOfWork] = lambda: ContentUnitOfWork(sessions, "content")  # noqa: E731
     try:

@@ -97,7 +97,7 @@ async def _prepare(settings: Settings, messages: list[tuple[bytes, bytes]]) -> N
 async def _ingest(settings: Settings, count: int, consumers: int) -> tuple[float, int, int]:
     """One worker handling `count` events with `consumers` members of the group: the seconds, the events
     handled in that time and the points credited in the database."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, plan_each_execution=True)  # as the worker's
     session_factory = create_session_factory(engine)
     dlq = create_producer(settings)
     await dlq.start()
@@ -133,7 +133,7 @@ async def _ingest(settings: Settings, count: int, consumers: int) -> tuple[float
 async def _ingest_one_per_transaction(settings: Settings, count: int) -> tuple[float, int]:
     """The naive baseline: the same handler and inbox, but every event in its own transaction (offsets
     are still committed per fetched batch, so the figure isolates the database side)."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, plan_each_execution=True)  # as the worker's
     session_factory = create_session_factory(engine)
     consumer = create_consumer(settings, "rewards-naive", Topic.COMMERCE_ORDERS.value)
     await consumer.start()

@@ -46,7 +46,9 @@ async def run_worker(
     settings = settings.for_service(service.name)
     configure_logging(settings)
     configure_tracing(settings)
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.database_pool_size, plan_each_execution=True
+    )
     session_factory = create_session_factory(engine)
 
     def uow_factory() -> UnitOfWork:

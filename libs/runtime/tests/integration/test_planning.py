@@ -13,7 +13,7 @@ BATCH = text("SELECT count(*) FROM unnest(CAST(:ids AS int[])) AS id WHERE id % 
 async def test_a_prepared_batch_statement_is_never_given_a_generic_plan(
     infrastructure: Infrastructure,
 ) -> None:
-    engine = create_engine(infrastructure.fresh_database(None))
+    engine = create_engine(infrastructure.fresh_database(None), plan_each_execution=True)
     try:
         async with engine.connect() as conn:
             for size in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]:  # more than the five custom plans Postgres tries
@@ -31,3 +31,13 @@ async def test_a_prepared_batch_statement_is_never_given_a_generic_plan(
         await engine.dispose()
     assert plans.generic_plans == 0
     assert plans.custom_plans == 10
+
+
+async def test_an_api_engine_keeps_the_servers_plan_cache(infrastructure: Infrastructure) -> None:
+    """Single-row API statements keep their cached plans (planning each would cost every request)."""
+    engine = create_engine(infrastructure.fresh_database(None))
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SHOW plan_cache_mode")) == "auto"
+    finally:
+        await engine.dispose()

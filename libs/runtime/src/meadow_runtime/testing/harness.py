@@ -26,7 +26,8 @@ class ServiceHarness:
         self.settings = settings.for_service(service.name)
         self.service = service
         self.app: FastAPI = build_app(self.settings, service)
-        self.engine = create_engine(self.settings.database_url)
+        # as the worker's: the harness runs the service's consumers and jobs as well as its API
+        self.engine = create_engine(self.settings.database_url, plan_each_execution=True)
         self.session_factory = create_session_factory(self.engine)
         self.producer = create_producer(self.settings)
         self.relay = OutboxRelay(self.settings, producer=self.producer)
