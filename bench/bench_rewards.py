@@ -166,31 +166,39 @@ async def _ingest_one_per_transaction(settings: Settings, count: int) -> tuple[f
     return watch.seconds, int(credited)
 
 
-async def _ledger_ingest(ctx: BenchContext) -> None:
-    count = ctx.scale(200_000, 20_000)
-    expected = count * (129 + 88)
-    # The same workload twice: one consumer alone, then one worker as deployed (CONSUMER_CONCURRENCY
-    # members of the group in one process, overlapping one batch's Python with another's transaction).
-    one_settings = _settings(ctx)
-    await _prepare(one_settings, _orders(count, customers=count // 4))
-    seconds, handled, credited = await _ingest(one_settings, count, consumers=1)
-    assert credited == expected, f"credited {credited} points, expected {expected}"
-    ctx.infra.drop_database(one_settings.database_url)  # each run starts on an equal footing
-    ctx.report(
-        Measurement(
-            "rewards.ledger_ingest.one_consumer", rate(handled, seconds), "events/s",
-            f"{count:,} order.paid, 1 consumer",
-        ),
-        against="raw.kafka.consume",
-    )  # fmt: skip
-    settings = _settings(ctx)
+POINTS_PER_ORDER = 129 + 88  # the two lines of every bench order, at one point per currency unit
+
+
+async def _measured_ingest(
+    ctx: BenchContext, count: int, *, consumers: int | None = None, **overrides: Any
+) -> tuple[float, Settings]:
+    """One ledger-ingest run on its own database and topics: events/s and the settings it ran with
+    (`consumers` defaults to the worker's CONSUMER_CONCURRENCY). Its database is dropped afterwards, so
+    each run starts on an equal footing."""
+    settings = _settings(ctx, **overrides)
     await _prepare(settings, _orders(count, customers=count // 4))
-    seconds, handled, credited = await _ingest(settings, count, consumers=settings.consumer_concurrency)
+    seconds, handled, credited = await _ingest(settings, count, consumers or settings.consumer_concurrency)
+    expected = count * POINTS_PER_ORDER
     assert credited == expected, f"credited {credited} points, expected {expected}"
     ctx.infra.drop_database(settings.database_url)
+    return rate(handled, seconds), settings
+
+
+async def _ledger_ingest(ctx: BenchContext) -> None:
+    count = ctx.scale(200_000, 20_000)
+    # The same workload twice: one consumer alone, then one worker as deployed (CONSUMER_CONCURRENCY
+    # members of the group in one process, overlapping one batch's Python with another's transaction).
+    one_rate, _ = await _measured_ingest(ctx, count, consumers=1)
+    ctx.report(
+        Measurement(
+            "rewards.ledger_ingest.one_consumer", one_rate, "events/s", f"{count:,} order.paid, 1 consumer"
+        ),
+        against="raw.kafka.consume",
+    )
+    worker_rate, settings = await _measured_ingest(ctx, count)
     batched = ctx.report(
         Measurement(
-            "rewards.ledger_ingest", rate(handled, seconds), "events/s",
+            "rewards.ledger_ingest", worker_rate, "events/s",
             f"{count:,} order.paid, 1 worker with {settings.consumer_concurrency} consumers",
         ),
         against="raw.kafka.consume",
@@ -212,16 +220,10 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     # A worker that has caught up sees small batches: the same workload with at most 50 events a batch,
     # which is where a plan made for the batch, not a generic one, matters (meadow_runtime.db).
     small_count = ctx.scale(40_000, 4_000)
-    small_settings = _settings(ctx, consumer_batch_size=50)
-    await _prepare(small_settings, _orders(small_count, customers=small_count // 4))
-    seconds, handled, credited = await _ingest(
-        small_settings, small_count, consumers=small_settings.consumer_concurrency
-    )
-    assert credited == small_count * (129 + 88), f"credited {credited} points in batches of 50"
-    ctx.infra.drop_database(small_settings.database_url)
+    small_rate, small_settings = await _measured_ingest(ctx, small_count, consumer_batch_size=50)
     ctx.report(
         Measurement(
-            "rewards.ledger_ingest.batches_of_50", rate(handled, seconds), "events/s",
+            "rewards.ledger_ingest.batches_of_50", small_rate, "events/s",
             f"{small_count:,} order.paid, ≤ 50 a batch, {small_settings.consumer_concurrency} consumers",
         ),
         against="rewards.ledger_ingest",
@@ -231,7 +233,7 @@ async def _ledger_ingest(ctx: BenchContext) -> None:
     naive_settings = _settings(ctx)
     await _prepare(naive_settings, _orders(naive_count, customers=naive_count // 4))
     naive_seconds, naive_credited = await _ingest_one_per_transaction(naive_settings, naive_count)
-    assert naive_credited == naive_count * (129 + 88)
+    assert naive_credited == naive_count * POINTS_PER_ORDER
     ctx.infra.drop_database(naive_settings.database_url)
     ctx.report(
         Measurement(
