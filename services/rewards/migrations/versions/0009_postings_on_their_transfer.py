@@ -30,13 +30,16 @@ depends_on = None
 ACCOUNTS = ("customer", "issued", "redeemed", "expired", "debt")
 BALANCED = "ck_transfers_postings_balance"
 
-POSTINGS_VIEW = f"""
-CREATE VIEW postings AS
+# The transfers' non-zero amounts as (transfer_id, account, amount) rows: the view, and the downgrade's copy
+# back into a table.
+NONZERO_LEGS = f"""
 SELECT t.id AS transfer_id, leg.account, leg.amount
 FROM transfers t
 CROSS JOIN LATERAL (VALUES {", ".join(f"('{a}', t.posted_{a})" for a in ACCOUNTS)}) AS leg(account, amount)
 WHERE leg.amount <> 0
 """
+
+POSTINGS_VIEW = f"CREATE VIEW postings AS {NONZERO_LEGS}"
 
 COPY_POSTINGS_IN = f"""
 UPDATE transfers t SET {", ".join(f"posted_{a} = p.{a}" for a in ACCOUNTS)}
@@ -101,11 +104,7 @@ def downgrade() -> None:
     op.execute(_previous().earn_purchases())
     op.execute("DROP VIEW postings")
     op.execute(POSTINGS_TABLE)
-    op.execute(
-        "INSERT INTO postings (transfer_id, account, amount) SELECT t.id, leg.account, leg.amount FROM transfers t "
-        f"CROSS JOIN LATERAL (VALUES {', '.join(f'({a!r}, t.posted_{a})' for a in ACCOUNTS)}) AS leg(account, amount) "
-        "WHERE leg.amount <> 0"
-    )
+    op.execute(f"INSERT INTO postings (transfer_id, account, amount) {NONZERO_LEGS}")
     op.execute(f"ALTER TABLE transfers DROP CONSTRAINT {BALANCED}")
     for account in ACCOUNTS:
         op.execute(f"ALTER TABLE transfers DROP COLUMN posted_{account}")
