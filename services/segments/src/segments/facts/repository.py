@@ -470,7 +470,10 @@ class FactsRepository:
         await self.session.execute(
             RECORD_CHANGES,
             {
-                **envelope,
+                **{
+                    k: envelope[k]
+                    for k in ("topic", "headers", "exited_type", "entered_type", "lifecycle_type")
+                },
                 "merchant": merchant,
                 "at": at,
                 "at_literal": json.dumps(at_json),
