@@ -139,6 +139,8 @@ segment_memberships = Table(
     Column("segment_key", Key(SEGMENT_KEY), primary_key=True),
     Column("customer_id", Key(ID), primary_key=True),
     Column("entered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # a customer's memberships, loaded with their facts on every event about them (migration 0002)
+    Index("ix_segment_memberships_customer", "merchant_id", "customer_id"),
 )
 
 ingested_events = Table(
