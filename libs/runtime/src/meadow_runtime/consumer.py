@@ -239,7 +239,21 @@ class ConsumerRunner(Generic[U]):
         return batch
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
-        await self._consumer.commit(offsets)
+        # A rebalance that completed while the batch was applied has already taken some partitions away,
+        # and aiokafka refuses to commit for those (IllegalStateError). Their records' effects are
+        # committed; the partitions' new owner re-reads them and the inbox skips them.
+        assigned = self._consumer.assignment()
+        kept = {partition: offset for partition, offset in offsets.items() if partition in assigned}
+        if len(kept) < len(offsets):
+            log.warning(
+                "offsets not committed for partitions the group reassigned",
+                extra={
+                    "group": self.group_id,
+                    "partitions": sorted(str(p) for p in offsets.keys() - kept.keys()),
+                },
+            )
+        if kept:
+            await self._consumer.commit(kept)
 
     async def _apply(self, deliveries: Sequence[Delivery[Any]]) -> None:
         with tracer().start_as_current_span(

@@ -199,8 +199,24 @@ class _ConsumerLosingItsPartitionsBeforeOffsetCommit(ConsumerRunner):  # type: i
         raise CommitFailedError("the group rebalanced while the batch was applied")
 
 
+class _ConsumerWhosePartitionsWereReassignedDuringTheBatch(ConsumerRunner):  # type: ignore[type-arg]
+    """The rebalance completed before the offset commit: the batch's partitions are no longer assigned,
+    and aiokafka refuses to commit for them (IllegalStateError) rather than failing the commit."""
+
+    async def _apply(self, deliveries: Any) -> None:
+        await super()._apply(deliveries)
+        self._consumer.unsubscribe()
+        assert not self._consumer.assignment()
+
+
+@pytest.mark.parametrize(
+    "losing_runner",
+    [_ConsumerLosingItsPartitionsBeforeOffsetCommit, _ConsumerWhosePartitionsWereReassignedDuringTheBatch],
+    ids=["commit-failed", "partitions-reassigned"],
+)
 async def test_c_rebalance_between_db_commit_and_offset_commit_keeps_the_consumer_going(
     settings: Settings,
+    losing_runner: type[ConsumerRunner],  # type: ignore[type-arg]
 ) -> None:
     """A scale-out rebalance mid-batch must not kill the worker, and the re-read events apply once."""
     events = [
@@ -215,7 +231,7 @@ async def test_c_rebalance_between_db_commit_and_offset_commit_keeps_the_consume
     await produce(settings, TOPIC, *events)
     harness = ServiceHarness(settings, SERVICE)
     await harness.producer.start()
-    losing = _ConsumerLosingItsPartitionsBeforeOffsetCommit(
+    losing = losing_runner(
         settings, group_id="testbed", topics=[TOPIC], registry=SERVICE.handlers,
         unit_of_work=harness.uow, dlq_producer=harness.producer,
     )  # fmt: skip
