@@ -1,8 +1,9 @@
 """Which events the segments service handles, and with which handler.
 
 Each handler writes the facts of its run of events (idempotently: a fact keyed by its natural id is
-written once), then re-evaluates only the customers the run touched, naming which facts changed so
-only the segments reading them are re-evaluated. The runner commits the transaction.
+written once), then re-evaluates only the customers the run touched, naming which facts changed (down
+to the products and categories of new orders and favorites) so only the segments reading them are
+re-evaluated. The runner commits the transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from meadow_contracts import (
 )
 from meadow_runtime.consumer import Delivery, HandlerRegistry
 
+from .domain.evaluation import touched_by_order
+from .domain.rules import activity_labels
 from .facts.service import reevaluate_customers
 from .uow import SegmentsUnitOfWork
 
@@ -97,7 +100,11 @@ async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[O
             for line in e.lines
         ]
         await uow.facts.add_orders(merchant, orders, lines)
-        touched = _touch(customers, "orders", "profile")
+        touched: dict[str, set[str]] = defaultdict(set)
+        for e in events:
+            touched[e.customer_id] |= touched_by_order(
+                ((x.product_id, x.category) for x in e.lines), e.channel
+            )
         # A referred customer's first purchase can make their inviter a distributor.
         for inviter in await uow.facts.inviters_of(merchant, customers):
             touched.setdefault(inviter, set()).add("referrals")
@@ -170,7 +177,10 @@ async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Pr
                 for e in events
             ]
         )
-        await _reevaluate(uow, merchant, _touch(customers, "favorites"), created)
+        touched: dict[str, set[str]] = defaultdict(set)
+        for e in events:
+            touched[e.customer_id] |= activity_labels("favorites", [(e.product_id, e.category)])
+        await _reevaluate(uow, merchant, touched, created)
 
 
 @handlers.on(MemberJoined)

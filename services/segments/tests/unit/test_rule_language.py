@@ -73,6 +73,23 @@ def test_dependencies_name_the_facts_and_segments_a_rule_reads() -> None:
     assert found.facts == {"orders", "rfm"}
     assert found.segments == {"tag:gender:female", "vip"}
 
+    # Filtered activity is named down to its narrowest filter: only such items can change it.
+    filtered = parse_rule(
+        {
+            "kind": "all",
+            "all": [
+                {"kind": "purchased", "category": "formula"},
+                {"kind": "purchased", "category": "formula", "product_id": "milk-1"},
+                {"kind": "favorited", "category": "toys"},
+            ],
+        }
+    )
+    assert dependencies(filtered).facts == {
+        "orders:category:formula",
+        "orders:product:milk-1",
+        "favorites:category:toys",
+    }
+
 
 def line(order: str, category: str, amount: int, days_ago: int, product: str = "p") -> PurchasedLine:
     return PurchasedLine(order, product, category, amount, NOW - timedelta(days=days_ago))

@@ -1,7 +1,8 @@
 """Incremental evaluation: given one customer's facts and what just changed, their new memberships.
 
 Built-in segments are recomputed every time (they are cheap); a merchant segment is re-evaluated only
-if the event touched a fact its rule reads, or a segment its rule names changed in this same pass.
+if the event touched a fact its rule reads (for orders and favorites: one of the products or categories
+its rule filters on), or a segment its rule names changed in this same pass.
 Segments are visited dependencies first, so `in_segment` always sees the membership of this pass.
 """
 
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from .builtins import DEFAULT_POLICY, Policy, builtin_segments, is_builtin, lifecycle_stage
 from .facts import CustomerFacts, Lifecycle
-from .rules import Dependencies, Predicate, Rule, compile_predicate, dependencies
+from .rules import Dependencies, Predicate, Rule, activity_labels, compile_predicate, dependencies
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class CyclicSegments(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(f"segment {key!r} depends on itself through in_segment")
         self.key = key
+
+
+def touched_by_order(lines: Iterable[tuple[str, str]], channel: str | None) -> set[str]:
+    """What a paid order can change: the nodes reading its lines' products and categories, and the
+    profile's channel when it carries one (a customer without a channel adopts the order's)."""
+    touched = activity_labels("orders", lines)
+    if channel is not None:
+        touched.add("profile")
+    return touched
 
 
 @dataclass(frozen=True)

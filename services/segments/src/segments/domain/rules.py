@@ -7,7 +7,7 @@ a property test holds the two equal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -263,6 +263,8 @@ FactKind = Literal["profile", "orders", "refunds", "favorites", "rfm", "lifecycl
 
 @dataclass(frozen=True)
 class Dependencies:
+    """`facts` are labels of what an event changed (see `activity_labels`), `segments` segment keys."""
+
     facts: frozenset[str]
     segments: frozenset[str]
 
@@ -275,11 +277,11 @@ def dependencies(rule: Rule) -> Dependencies:
         if isinstance(node, ProfileIs):
             facts.add("profile")
         elif isinstance(node, Purchased):
-            facts.add("orders")
+            facts.add(_activity_label("orders", node))
         elif isinstance(node, Refunded):
-            facts.add("refunds")
+            facts.add("refunds")  # a refund event names its lines, not their products
         elif isinstance(node, Favorited):
-            facts.add("favorites")
+            facts.add(_activity_label("favorites", node))
         elif isinstance(node, RfmScore):
             facts.add("rfm")
         elif isinstance(node, LifecycleIs):
@@ -289,6 +291,26 @@ def dependencies(rule: Rule) -> Dependencies:
         elif isinstance(node, InSegment):
             segments.add(node.segment)
     return Dependencies(frozenset(facts), frozenset(segments))
+
+
+def _activity_label(kind: str, node: Purchased | Favorited) -> str:
+    # A node counts only the items its filters match: an item of another product or category leaves
+    # its count and sum, and so its outcome, as they were. The narrowest filter names it.
+    if node.product_id is not None:
+        return f"{kind}:product:{node.product_id}"
+    if node.category is not None:
+        return f"{kind}:category:{node.category}"
+    return kind
+
+
+def activity_labels(kind: str, items: Iterable[tuple[str, str]]) -> set[str]:
+    """What new (product, category) items of `kind` ("orders", "favorites") touch: every node reading
+    that kind unfiltered, and those filtering on one of the items' products or categories."""
+    labels = {kind}
+    for product, category in items:
+        labels.add(f"{kind}:product:{product}")
+        labels.add(f"{kind}:category:{category}")
+    return labels
 
 
 # ----------------------------------------------------------------------------- the Python predicate
