@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from segments_strategies import CATEGORIES, NOW, PRODUCTS, days_ago, histories, rules
 
 from segments.domain.evaluation import (
-    CompiledSegment,
+    CompiledSegments,
     CyclicSegments,
     Outcome,
     compile_segments,
@@ -24,7 +24,7 @@ from segments.domain.rules import activity_labels, parse_rule
 saved_rules = st.lists(rules, min_size=1, max_size=5)
 
 
-def _settled(facts: CustomerFacts, compiled: list[CompiledSegment]) -> CustomerFacts:
+def _settled(facts: CustomerFacts, compiled: CompiledSegments) -> CustomerFacts:
     """The customer as the service keeps them: memberships and stage from a full evaluation."""
     outcome = reevaluate(facts, NOW, compiled, None)
     return replace(
@@ -34,7 +34,7 @@ def _settled(facts: CustomerFacts, compiled: list[CompiledSegment]) -> CustomerF
     )
 
 
-def _compiled(raw_rules: list[dict[str, Any]]) -> list[CompiledSegment]:
+def _compiled(raw_rules: list[dict[str, Any]]) -> CompiledSegments:
     # `in_segment` leaves name "vip", so the first rule is saved under that key: segments depend on it.
     keys = ["vip", *(f"s{i}" for i in range(1, len(raw_rules)))]
     try:

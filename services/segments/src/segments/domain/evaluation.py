@@ -8,7 +8,7 @@ Segments are visited dependencies first, so `in_segment` always sees the members
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,12 +24,38 @@ class CompiledSegment:
     depends_on: Dependencies
 
 
-def compile_segments(rules: Mapping[str, Rule], now: datetime) -> list[CompiledSegment]:
+class CompiledSegments(tuple[CompiledSegment, ...]):
+    """A merchant's compiled segments in dependency order, indexed by the facts their rules read: an
+    event about a customer visits the few segments reading what it touched, not all of them."""
+
+    _reading: dict[str, tuple[int, ...]]
+    _naming_segments: tuple[int, ...]
+
+    def __new__(cls, ordered: Iterable[CompiledSegment]) -> CompiledSegments:
+        self = super().__new__(cls, ordered)
+        reading: dict[str, list[int]] = {}
+        for position, segment in enumerate(self):
+            for fact in segment.depends_on.facts:
+                reading.setdefault(fact, []).append(position)
+        self._reading = {fact: tuple(positions) for fact, positions in reading.items()}
+        self._naming_segments = tuple(i for i, s in enumerate(self) if s.depends_on.segments)
+        return self
+
+    def candidates(self, facts: Iterable[str]) -> list[CompiledSegment]:
+        """Those reading one of `facts` or naming a segment (which may change in the same pass), in
+        dependency order."""
+        positions = set(self._naming_segments)
+        for fact in facts:
+            positions.update(self._reading.get(fact, ()))
+        return [self[i] for i in sorted(positions)]
+
+
+def compile_segments(rules: Mapping[str, Rule], now: datetime) -> CompiledSegments:
     """Compile a merchant's segments, ordered so every segment comes after the segments it names."""
-    return [
+    return CompiledSegments(
         CompiledSegment(key, compile_predicate(rules[key], now), dependencies(rules[key]))
         for key in dependency_order({k: dependencies(r).segments for k, r in rules.items()})
-    ]
+    )
 
 
 def dependency_order(references: Mapping[str, Iterable[str]]) -> list[str]:
@@ -80,7 +106,7 @@ class Outcome:
 def reevaluate(
     facts: CustomerFacts,
     now: datetime,
-    segments: Sequence[CompiledSegment],
+    segments: CompiledSegments,
     touched: frozenset[str] | None,
     policy: Policy = DEFAULT_POLICY,
 ) -> Outcome:
@@ -97,7 +123,7 @@ def reevaluate(
     changed = set(before ^ members)
     # One view over the live set: `in_segment` sees memberships decided earlier in this pass.
     live = facts.with_segments(members)
-    for segment in segments:
+    for segment in segments if touched is None else segments.candidates(kinds):
         affected = (
             touched is None
             or not segment.depends_on.facts.isdisjoint(kinds)

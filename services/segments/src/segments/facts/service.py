@@ -19,7 +19,7 @@ from meadow_contracts import CustomerLifecycleChanged, SegmentEntered, SegmentEx
 from meadow_runtime.telemetry import current_trace_headers
 
 from ..definitions.repository import StoredSegment
-from ..domain.evaluation import CompiledSegment, Outcome, compile_segments, reevaluate
+from ..domain.evaluation import CompiledSegments, Outcome, compile_segments, reevaluate
 from ..domain.rules import Rule, parse_rule
 from ..uow import SegmentsUnitOfWork
 
@@ -38,7 +38,7 @@ def _parsed(rule_json: str) -> Rule:
     return parse_rule(json.loads(rule_json))
 
 
-def compiled_for(segments: Sequence[StoredSegment], now: datetime) -> list[CompiledSegment]:
+def compiled_for(segments: Sequence[StoredSegment], now: datetime) -> CompiledSegments:
     rules = {s.key: _parsed(json.dumps(s.rule, sort_keys=True)) for s in segments}
     return compile_segments(rules, now)
 
@@ -48,7 +48,7 @@ async def reevaluate_customers(
     merchant: str,
     touched: Touched,
     now: datetime,
-    compiled: Sequence[CompiledSegment] | None = None,
+    compiled: CompiledSegments | None = None,
     segment_ids: Mapping[str, UUID] | None = None,
 ) -> list[Outcome]:
     if not touched:
