@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from .builtins import DEFAULT_POLICY, Policy, builtin_segments, is_builtin, lifecycle_stage
+from .builtins import DEFAULT_POLICY, Policy, builtin_segments, lifecycle_stage
 from .facts import CustomerFacts, Lifecycle
 from .rules import Dependencies, Predicate, Rule, activity_labels, compile_predicate, dependencies
 
@@ -119,7 +119,8 @@ def reevaluate(
     if stage != stage_before:
         kinds.add("lifecycle")
     builtins = builtin_segments(facts, now, policy)
-    members = {key for key in before if not is_builtin(key)} | builtins
+    # the merchant's own memberships: their keys have no colon, every built-in's has (builtins module)
+    members = {key for key in before if ":" not in key} | builtins
     changed = set(before ^ members)
     # One view over the live set: `in_segment` sees memberships decided earlier in this pass.
     live = facts.with_segments(members)
