@@ -3,7 +3,19 @@
 Every table leads with `merchant_id`: each query is scoped to one merchant and every index serves that.
 """
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Table, Uuid, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from meadow_runtime.tables import runtime_metadata
@@ -48,6 +60,8 @@ orders = Table(
     Column("paid_at", DateTime(timezone=True), nullable=False),
     Column("total_minor", BigInteger, nullable=False),
     Column("channel", String(64)),
+    Index("ix_orders_customer", "merchant_id", "customer_id"),
+    Index("ix_orders_paid_at", "merchant_id", "paid_at"),
 )
 
 order_lines = Table(
@@ -61,6 +75,7 @@ order_lines = Table(
     Column("category", Key(ID), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("paid_at", DateTime(timezone=True), nullable=False),
+    Index("ix_order_lines_customer", "merchant_id", "customer_id"),
 )
 
 refund_lines = Table(
@@ -76,6 +91,7 @@ refund_lines = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("refunded_at", DateTime(timezone=True), nullable=False),
     Column("is_complaint", Boolean, nullable=False, server_default="false"),
+    Index("ix_refund_lines_customer", "merchant_id", "customer_id"),
 )
 
 favorites = Table(
@@ -96,6 +112,7 @@ group_members = Table(
     Column("customer_id", Key(ID), primary_key=True),
     Column("joined_at", DateTime(timezone=True), nullable=False),
     Column("left_at", DateTime(timezone=True)),
+    Index("ix_group_members_customer", "merchant_id", "customer_id"),
 )
 
 activities = Table(
@@ -107,6 +124,8 @@ activities = Table(
     Column("group_id", Key(64)),
     Column("kind", String(32), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Index("ix_activities_customer", "merchant_id", "customer_id", "occurred_at"),
+    Index("ix_activities_group", "merchant_id", "group_id", "occurred_at"),
 )
 
 referrals = Table(
@@ -116,6 +135,7 @@ referrals = Table(
     Column("invitee_id", Key(ID), primary_key=True),
     Column("inviter_id", Key(ID), nullable=False),
     Column("accepted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_referrals_inviter", "merchant_id", "inviter_id"),
 )
 
 segments = Table(
@@ -130,6 +150,7 @@ segments = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("merchant_id", "key", name="uq_segments_merchant_id"),
 )
 
 segment_memberships = Table(
