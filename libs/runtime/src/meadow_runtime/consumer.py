@@ -4,7 +4,8 @@ Per batch from `getmany`:
 1. decode every record; undecodable or invalid ones go to `<topic>.dlq`, unknown event types are skipped;
 2. in one transaction for the whole `getmany` (all partitions): claim the event ids in the inbox
    (duplicates drop out), run the handlers over runs of same-typed events in partition order, commit;
-3. only then commit the offsets.
+3. only then commit the offsets, of the partitions still assigned (a rebalance during the batch hands the
+   others to a consumer that re-reads them, and the inbox skips what this batch applied).
 If the batch fails, each event is retried alone in its own transaction; one that still fails after
 `consumer_max_attempts` goes to the DLQ with the error in its headers, and the partition moves on.
 A crash anywhere replays from the last committed offset, and the inbox makes the replay harmless.
