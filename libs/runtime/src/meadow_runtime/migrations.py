@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -56,6 +57,21 @@ def run_env(target_metadata: MetaData | None) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def schema_against_models(database_url: str, metadata: MetaData) -> tuple[str | None, list[Any]]:
+    """A database's revision, and how its tables differ from `metadata` by alembic's autogenerate
+    comparison (types included, as in `run_env`): what each service's migrations-match-models test
+    checks."""
+    from alembic.autogenerate import compare_metadata
+
+    engine = create_engine(psycopg_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return context.get_current_revision(), list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
 
 
 def current_revision_sync(connection: object) -> str | None:
