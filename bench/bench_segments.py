@@ -18,7 +18,15 @@ from uuid import uuid4
 
 from sqlalchemy import text
 
-from harness import BenchContext, Measurement, Stopwatch, consume_concurrently, rate, worker_heap
+from harness import (
+    BenchContext,
+    CpuMeter,
+    Measurement,
+    Stopwatch,
+    consume_concurrently,
+    rate,
+    worker_heap,
+)
 from meadow_contracts import CustomerProfileUpdated, Envelope, OrderLine, OrderPaid
 from meadow_runtime.consumer import ConsumerRunner
 from meadow_runtime.kafka import create_producer
@@ -192,7 +200,7 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
             )
             for n in range(events)
         ]
-        seconds, handled, changes = await _produce_and_consume(svc, settings, orders, runners)
+        seconds, handled, changes, cpu = await _produce_and_consume(svc, settings, orders, runners)
         ctx.report(
             Measurement(
                 f"segments.incremental{label}.events_per_s",
@@ -209,13 +217,14 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
             ),
             against="raw.pg.insert.executemany",
         )
+        _report_cpu(ctx, f"segments.incremental{label}", handled, cpu)
         # The same customers again, with profile updates that change nothing: the cost of evaluation
         # (facts loaded, built-ins and the segments reading the profile re-evaluated) without emission.
         # Only customers the orders created: a customer first seen here is evaluated against every
         # segment, and enters those that hold on empty facts.
         known = sorted({order.customer_id for order in orders})
         unchanged = [CustomerProfileUpdated(customer_id=rng.choice(known)) for _ in range(events)]
-        seconds, handled, changes = await _produce_and_consume(svc, settings, unchanged, runners)
+        seconds, handled, changes, cpu = await _produce_and_consume(svc, settings, unchanged, runners)
         ctx.report(
             Measurement(
                 f"segments.incremental{label}.unchanged_events_per_s",
@@ -225,7 +234,23 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
             ),
             against="raw.kafka.consume",
         )
+        _report_cpu(ctx, f"segments.incremental{label}.unchanged", handled, cpu)
     ctx.infra.drop_database(settings.database_url)
+
+
+def _report_cpu(ctx: BenchContext, name: str, handled: int, cpu: CpuMeter) -> None:
+    """Events per CPU-second of the worker and of Postgres: the rates each would allow with the cores
+    to itself (here they share two with each other and the broker)."""
+    for part, seconds in (("worker", cpu.worker_seconds), ("postgres", cpu.postgres_seconds)):
+        ctx.report(
+            Measurement(
+                f"{name}.per_{part}_cpu_s",
+                rate(handled, seconds),
+                "events/s",
+                f"{part} CPU {seconds:.1f} s, {seconds / handled * 1e6:.0f} µs an event",
+            ),
+            against="raw.kafka.consume",
+        )
 
 
 @asynccontextmanager
@@ -250,9 +275,9 @@ async def _worker_consumers(svc: Any, consumers: int) -> AsyncIterator[list[Cons
 
 async def _produce_and_consume(
     svc: Any, settings: Any, events: list[Any], runners: list[ConsumerRunner[Any]]
-) -> tuple[float, int, int]:
+) -> tuple[float, int, int, CpuMeter]:
     """Put the events on their topic, then time the worker's consumers handling them; returns (seconds,
-    events handled in that time, events out)."""
+    events handled in that time, events out, the CPU the worker and Postgres spent on them)."""
     async with svc.uow() as uow:
         before = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
     producer = create_producer(settings)
@@ -270,11 +295,11 @@ async def _produce_and_consume(
     finally:
         await producer.stop()
     total = sum(runner.handled for runner in runners) + len(events)
-    with worker_heap():
+    with worker_heap(), CpuMeter() as cpu:
         seconds, handled = await consume_concurrently(runners, total)
     async with svc.uow() as uow:
         after = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
-    return seconds, handled, int(after - before)
+    return seconds, handled, int(after - before), cpu
 
 
 async def run(ctx: BenchContext) -> None:

@@ -55,6 +55,43 @@ class BenchContext:
         return measurement
 
 
+class CpuMeter:
+    """CPU seconds spent inside the block by this process (the worker, in the consumer benchmarks) and by
+    every Postgres process on the machine, read from Linux's /proc.
+
+    On a shared machine, events/s is bounded by whichever of the two runs out of cores first; the CPU
+    each spends per event says what a worker would sustain with Postgres on machines of its own.
+    """
+
+    def __enter__(self) -> CpuMeter:
+        self._worker, self._postgres = time.process_time(), _postgres_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker_seconds = time.process_time() - self._worker
+        self.postgres_seconds = _postgres_cpu_seconds() - self._postgres
+
+
+def _postgres_cpu_seconds() -> float:
+    """User + system time of the running processes named `postgres` (backends that exit in between are
+    missed; the service's pooled connections live through a benchmark)."""
+    ticks = 0
+    for stat in os.scandir("/proc"):
+        if not stat.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{stat.name}/stat") as file:
+                content = file.read()
+        except OSError:  # exited since the listing
+            continue
+        name_end = content.rindex(")")
+        if content[content.index("(") + 1 : name_end] != "postgres":
+            continue
+        fields = content[name_end + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Stopwatch:
     def __enter__(self) -> Stopwatch:
         self.started = time.perf_counter()
