@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, uuid5
 
 from meadow_contracts import (
     CommentCreated,
@@ -54,6 +55,13 @@ def by_merchant(deliveries: Sequence[Delivery[E]]) -> dict[str, list[E]]:
     return grouped
 
 
+def by_merchant_with_times(deliveries: Sequence[Delivery[E]]) -> dict[str, list[tuple[E, datetime]]]:
+    grouped: dict[str, list[tuple[E, datetime]]] = defaultdict(list)
+    for delivery in deliveries:
+        grouped[delivery.envelope.merchant_id].append((delivery.event, delivery.envelope.time))
+    return grouped
+
+
 async def _reevaluate(
     uow: SegmentsUnitOfWork, merchant: str, touched: dict[str, set[str]], created: set[str]
 ) -> None:
@@ -73,7 +81,7 @@ def _touch(customers: Sequence[str], *kinds: str) -> dict[str, set[str]]:
 async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderPaid]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.paid_at) for e in events])
         orders = [
             {
                 "merchant": merchant,
@@ -111,11 +119,23 @@ async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[O
         await _reevaluate(uow, merchant, touched, created)
 
 
+class RefundOfAnotherCustomersOrder(ValueError):
+    """A refund naming a known order of another customer: a broken event, dead-lettered (the runner
+    retries it alone, then sends it to the DLQ) rather than counted against the wrong customer."""
+
+    def __init__(self, refund_id: str, order_id: str) -> None:
+        super().__init__(f"refund {refund_id!r} names order {order_id!r}, which is another customer's")
+
+
 @handlers.on(OrderRefunded)
 async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderRefunded]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
+        owners = await uow.facts.customers_of_orders(merchant, [e.order_id for e in events])
+        for e in events:
+            if owners.get(e.order_id, e.customer_id) != e.customer_id:
+                raise RefundOfAnotherCustomersOrder(e.refund_id, e.order_id)
         customers = [e.customer_id for e in events]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.refunded_at) for e in events])
         await uow.facts.add_refund_lines(
             [
                 {
@@ -139,9 +159,11 @@ async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
 async def on_profile_updated(
     uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CustomerProfileUpdated]]
 ) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, run in by_merchant_with_times(deliveries).items():
+        events = [e for e, _ in run]
         customers = [e.customer_id for e in events]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        # a profile update says nothing of when it happened but its envelope's time
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, at) for e, at in run])
         await uow.facts.update_profiles(
             merchant,
             [
@@ -163,8 +185,9 @@ async def on_profile_updated(
 @handlers.on(ProductFavorited)
 async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[ProductFavorited]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
-        customers = [e.customer_id for e in events]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(
+            merchant, [(e.customer_id, e.favorited_at) for e in events]
+        )
         await uow.facts.add_favorites(
             [
                 {
@@ -187,7 +210,7 @@ async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Pr
 async def on_member_joined(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberJoined]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.joined_at) for e in events])
         await uow.facts.join_groups(
             [
                 {
@@ -247,7 +270,9 @@ async def on_member_blocked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
 async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CommentCreated]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
         customers = [e.customer_id for e in events if not e.by_staff]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(
+            merchant, [(e.customer_id, e.created_at) for e in events if not e.by_staff]
+        )
         await uow.facts.add_activities(
             [
                 {
@@ -268,13 +293,13 @@ async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
 @handlers.on(VoteCast)
 async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[VoteCast]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
-        customers = [e.customer_id for e in events]
-        created = await uow.facts.ensure_customers(merchant, customers)
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.cast_at) for e in events])
         await uow.facts.add_activities(
             [
                 {
                     "merchant": merchant,
-                    "activity_id": f"{e.poll_id}:{e.customer_id}",
+                    # one vote per poll and customer, as a fixed-length id whatever the customer id's length
+                    "activity_id": str(uuid5(NAMESPACE_URL, f"meadow:vote:{e.poll_id}:{e.customer_id}")),
                     "customer_id": e.customer_id,
                     "group_id": None,
                     "kind": "vote",
@@ -294,7 +319,11 @@ async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
         ]
         inviters = [e.inviter_customer_id for e in referred if e.inviter_customer_id]
         created = await uow.facts.ensure_customers(
-            merchant, [*inviters, *(e.invitee_customer_id for e in referred)]
+            merchant,
+            [
+                *((e.inviter_customer_id, e.accepted_at) for e in referred if e.inviter_customer_id),
+                *((e.invitee_customer_id, e.accepted_at) for e in referred),
+            ],
         )
         await uow.facts.add_referrals(
             [
@@ -313,7 +342,7 @@ async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
 @handlers.on(TierChanged)
 async def on_tier_changed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[TierChanged]]) -> None:
     for merchant, events in by_merchant(deliveries).items():
-        created = await uow.facts.ensure_customers(merchant, [e.customer_id for e in events])
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.changed_at) for e in events])
         await uow.facts.update_tiers(
             [{"merchant": merchant, "customer_id": e.customer_id, "rank": e.new_rank} for e in events]
         )

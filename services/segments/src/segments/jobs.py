@@ -85,12 +85,26 @@ async def reevaluate_merchant(
         after = customers[-1]
 
 
+class DailyReevaluationFailed(Exception):
+    def __init__(self, merchants: list[str]) -> None:
+        super().__init__(f"daily re-evaluation failed for {len(merchants)} merchant(s): {merchants[:20]}")
+        self.merchants = merchants
+
+
 async def daily_reevaluation(uow_factory: Callable[[], UnitOfWork], settings: Settings) -> None:
     del settings
     async with uow_factory() as uow:
         merchants = [
             row[0] for row in await uow.session.execute(text("SELECT DISTINCT merchant_id FROM customers"))
         ]
+    failed = []
     for merchant in merchants:
-        changed = await reevaluate_merchant(uow_factory, merchant)
+        try:
+            changed = await reevaluate_merchant(uow_factory, merchant)
+        except Exception:  # one merchant's failure (a bad definition, say) must not hold up the others
+            log.exception("daily re-evaluation failed", extra={"merchant": merchant})
+            failed.append(merchant)
+            continue
         log.info("daily re-evaluation done", extra={"merchant": merchant, "changes": changed})
+    if failed:
+        raise DailyReevaluationFailed(failed)

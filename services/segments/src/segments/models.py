@@ -15,6 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -110,9 +111,18 @@ group_members = Table(
     Column("merchant_id", Key(M), primary_key=True),
     Column("group_id", Key(64), primary_key=True),
     Column("customer_id", Key(ID), primary_key=True),
-    Column("joined_at", DateTime(timezone=True), nullable=False),
+    # one row per stint: a rejoin after a leave is a new row, so past days keep their members (0007)
+    Column("joined_at", DateTime(timezone=True), primary_key=True),
     Column("left_at", DateTime(timezone=True)),
     Index("ix_group_members_customer", "merchant_id", "customer_id"),
+    Index(
+        "ux_group_members_open",
+        "merchant_id",
+        "group_id",
+        "customer_id",
+        unique=True,
+        postgresql_where=text("left_at IS NULL"),
+    ),
 )
 
 activities = Table(

@@ -83,6 +83,7 @@ def _activity(kind: str) -> st.SearchStrategy[dict[str, Any]]:
             "category": st.sampled_from(CATEGORIES),
             "within_days": st.sampled_from([1, 30, 90, 150]),
             "min_count": st.integers(1, 2),
+            "max_count": st.integers(2, 3),
             **(
                 {"min_amount": st.integers(0, 6000), "max_amount": st.integers(6000, 9000)} if amounts else {}
             ),

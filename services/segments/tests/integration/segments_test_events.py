@@ -15,11 +15,13 @@ from meadow_contracts import (
     Event,
     InviteAccepted,
     MemberJoined,
+    MemberLeft,
     OrderLine,
     OrderPaid,
     OrderRefunded,
     ProductFavorited,
     RefundedLine,
+    VoteCast,
     model_for,
 )
 from meadow_runtime.settings import Settings
@@ -79,14 +81,24 @@ def favorited(merchant: str, customer: str, product: str, category: str) -> Enve
     return wrap(event, merchant, customer)
 
 
-def joined(merchant: str, customer: str, group: str) -> Envelope:
+def joined(merchant: str, customer: str, group: str, at: datetime | None = None) -> Envelope:
     event = MemberJoined(
         group_id=UUID(group),
         subgroup_id=uuid4(),
         subgroup_number=1,
         customer_id=customer,
-        joined_at=datetime.now(UTC),
+        joined_at=at or datetime.now(UTC),
     )
+    return wrap(event, merchant, customer)
+
+
+def left(merchant: str, customer: str, group: str, at: datetime) -> Envelope:
+    event = MemberLeft(group_id=UUID(group), subgroup_id=uuid4(), customer_id=customer, left_at=at)
+    return wrap(event, merchant, customer)
+
+
+def vote_cast(merchant: str, customer: str) -> Envelope:
+    event = VoteCast(poll_id=uuid4(), option_id="a", customer_id=customer, cast_at=datetime.now(UTC))
     return wrap(event, merchant, customer)
 
 

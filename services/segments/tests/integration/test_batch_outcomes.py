@@ -155,7 +155,7 @@ async def test_an_entry_already_stored_fails_the_batch_instead_of_announcing_it(
     merchant, customer = "m-stale", f"stale-{uuid4()}"
     now = datetime.now(UTC)
     async with svc.uow() as uow:
-        await uow.facts.ensure_customers(merchant, [customer])
+        await uow.facts.ensure_customers(merchant, [(customer, now)])
         await uow.facts.enter_segments(merchant, [("lifecycle:new", customer)], now)
         await uow.commit()
     stale = Outcome(customer, "prospect", "new", entered=frozenset({"lifecycle:new"}), exited=frozenset())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from segments_test_events import commented, invite_accepted, joined, order_paid, order_refunded, profile
@@ -13,6 +14,8 @@ from meadow_contracts import Envelope, Topic
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader, eventually
+
+THIRTY_YEARS_AGO = datetime.now(UTC).year - 30  # age 30: the 25-34 band, whatever year the test runs in
 
 
 async def feed(svc: ServiceHarness, settings: Settings, *envelopes: Envelope) -> None:
@@ -48,7 +51,7 @@ async def test_lifecycle_and_tags_follow_the_customers_events(
     first = order_paid(merchant, customer, ("p1", "formula", 15_000))
     second = order_paid(merchant, customer, ("p2", "diapers", 90_000))
     script = [
-        profile(merchant, customer, gender="female", birth_year=1995, size="M", channel="tmall"),
+        profile(merchant, customer, gender="female", birth_year=THIRTY_YEARS_AGO, size="M", channel="tmall"),
         first,
         second,
         order_refunded(merchant, first),

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from segments_test_events import feed, members, profile
+import pytest
+from segments_test_events import (
+    commented,
+    feed,
+    joined,
+    left,
+    members,
+    order_paid,
+    profile,
+    vote_cast,
+    wrap,
+)
 from sqlalchemy import text
 
+from meadow_contracts import OrderRefunded, Topic
+from meadow_runtime.errors import Problem
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
-from segments.jobs import refresh_rfm
+from meadow_runtime.testing.kafka import TopicReader, eventually
+from segments.definitions.service import update_segment
+from segments.jobs import DailyReevaluationFailed, daily_reevaluation, refresh_rfm
 
 
 async def test_a_customer_created_by_a_profile_update_enters_segments_that_hold_on_empty_facts(
@@ -171,3 +187,220 @@ async def test_rfm_scores_are_equal_for_equal_figures_and_five_for_the_best(svc:
             )
         ).all()
     assert sorted(tuple(row) for row in scores) == [("a", 1, 1, 1), ("b", 1, 1, 1), ("c", 5, 5, 5)]
+
+
+async def test_a_vote_of_a_customer_with_a_long_id_is_recorded(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    merchant, customer = f"m-vote-{uuid4()}", "c" * 120  # the id column holds 128 characters
+    await feed(svc, settings, vote_cast(merchant, customer))
+    async with svc.uow() as uow:
+        votes = await uow.session.execute(
+            text("SELECT kind FROM activities WHERE merchant_id = :m AND customer_id = :c"),
+            {"m": merchant, "c": customer},
+        )
+        assert votes.scalars().all() == ["vote"]
+
+
+async def _ingested_city(svc: ServiceHarness, merchant: str, customer: str) -> str | None:
+    await svc.publish_outbox()
+    await svc.consume()
+    async with svc.uow() as uow:
+        city = await uow.session.execute(
+            text("SELECT city FROM customers WHERE merchant_id = :m AND customer_id = :c"),
+            {"m": merchant, "c": customer},
+        )
+        value: str | None = city.scalar_one()
+        return value
+
+
+async def test_a_bare_profile_update_back_to_an_earlier_value_is_applied(svc: ServiceHarness) -> None:
+    """A profile body carries no time: the same body sent again later is a new event, not a retry."""
+    merchant, customer = f"m-moves-{uuid4()}", "c1"
+    headers = svc.auth(merchant, role="operator")
+    for city in ("Shanghai", "Beijing", "Shanghai"):
+        response = await svc.client.post(
+            "/v1/ingest/customer_profile_updated",
+            json={"events": [{"customer_id": customer, "city": city}]},
+            headers=headers,
+        )
+        assert response.status_code == 202, response.text
+        assert len(response.json()["accepted"]) == 1
+        assert await _ingested_city(svc, merchant, customer) == city
+
+
+async def test_a_request_retried_with_its_idempotency_key_publishes_nothing_twice(
+    svc: ServiceHarness,
+) -> None:
+    merchant = f"m-retry-{uuid4()}"
+    headers = {**svc.auth(merchant, role="operator"), "Idempotency-Key": f"batch-{uuid4()}"}
+    body = {"events": [{"customer_id": "c1", "city": "Suzhou"}, {"customer_id": "c1", "size": "L"}]}
+    await svc.publish_outbox()  # earlier tests' events: out of the way, so this test counts only its own
+    first = await svc.client.post("/v1/ingest/customer_profile_updated", json=body, headers=headers)
+    again = await svc.client.post("/v1/ingest/customer_profile_updated", json=body, headers=headers)
+    assert len(first.json()["accepted"]) == 2, first.text
+    assert again.json() == {"accepted": [], "duplicates": first.json()["accepted"]}
+    assert await svc.publish_outbox() == 2
+
+
+def _refund(order: dict[str, object], customer: str) -> dict[str, object]:
+    return {
+        "order_id": order["order_id"], "refund_id": f"r-{uuid4()}", "customer_id": customer,
+        "lines": [{"line_id": "l1", "amount_minor": 500}], "refunded_at": datetime.now(UTC).isoformat(),
+    }  # fmt: skip
+
+
+async def test_a_refund_naming_another_customer_of_the_order_is_refused_or_dead_lettered(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    merchant = f"m-refunds-{uuid4()}"
+    headers = svc.auth(merchant, role="operator")
+    order = _order("c-buyer")
+    assert (
+        await svc.client.post("/v1/ingest/order_paid", json={"events": [order]}, headers=headers)
+    ).status_code == 202
+    await svc.publish_outbox()
+    await svc.consume()
+    refused = await svc.client.post(
+        "/v1/ingest/order_refunded",
+        json={"events": [{"data": _refund(order, "c-buyer")}, {"data": _refund(order, "c-other")}]},
+        headers=headers,
+    )
+    assert refused.status_code == 422
+    assert [e["pointer"] for e in refused.json()["errors"]] == ["/events/1/data/customer_id"]
+
+    # produced straight to the topic, past the ingest API: the consumer dead-letters it, writing nothing
+    wrong = wrap(OrderRefunded.model_validate(_refund(order, "c-other")), merchant, "c-other")
+    async with TopicReader(settings, Topic.COMMERCE_ORDERS.dlq) as dlq:
+        await feed(svc, settings, wrong)
+        dead = await eventually(
+            dlq.read_available,
+            until=lambda records: any(str(wrong.id).encode() in (r.value or b"") for r in records),
+        )
+    assert any(b"another customer" in dict(r.headers)["dlq.error"] for r in dead)
+    async with svc.uow() as uow:
+        stored = await uow.session.execute(
+            text("SELECT count(*) FROM refund_lines WHERE merchant_id = :m"), {"m": merchant}
+        )
+        assert stored.scalar_one() == 0
+        others = await uow.session.execute(
+            text("SELECT count(*) FROM customers WHERE merchant_id = :m AND customer_id = 'c-other'"),
+            {"m": merchant},
+        )
+        assert others.scalar_one() == 0
+
+
+async def test_two_concurrent_saves_cannot_make_a_cycle_of_segments(svc: ServiceHarness) -> None:
+    """Each save alone is cycle-free; the second, made while the first is uncommitted, must see it."""
+    merchant = f"m-cycle-{uuid4()}"
+    headers = svc.auth(merchant)
+    for key in ("a", "b"):
+        body = {"key": key, "name": key, "rule": {"kind": "purchased"}}
+        assert (await svc.client.post("/v1/segments", json=body, headers=headers)).status_code == 201
+    a_of_b = {"kind": "in_segment", "segment": "b"}
+    b_of_a = {"kind": "in_segment", "segment": "a"}
+    async with svc.uow() as first:
+        await update_segment(first, merchant, "a", "a", "", a_of_b)
+        second = asyncio.ensure_future(_update_alone(svc, merchant, "b", b_of_a))
+        # the second save is either done (it did not wait for the first) or waiting on a lock
+        await eventually(lambda: _waiting_on_a_lock(svc), until=lambda waiting: second.done() or waiting > 0)
+        await first.commit()
+    with pytest.raises(Problem) as refused:
+        await second
+    assert refused.value.status == 422
+    async with svc.uow() as uow:
+        rules = {s.key: s.rule for s in await uow.definitions.all_of(merchant)}
+    assert rules["a"] == a_of_b
+    assert rules["b"]["kind"] == "purchased", "the refused save changed nothing"
+
+
+async def _update_alone(svc: ServiceHarness, merchant: str, key: str, rule: dict[str, object]) -> None:
+    async with svc.uow() as uow:
+        await update_segment(uow, merchant, key, key, "", rule)
+        await uow.commit()
+
+
+async def _waiting_on_a_lock(svc: ServiceHarness) -> int:
+    async with svc.uow() as uow:
+        waiting = await uow.session.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+        count: int = waiting.scalar_one()
+        return count
+
+
+async def test_the_daily_job_goes_on_past_a_merchant_whose_job_fails(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    broken, healthy, customer = f"m-broken-{uuid4()}", f"m-healthy-{uuid4()}", f"c-{uuid4()}"
+    await feed(svc, settings, order_paid(broken, "c1"), order_paid(healthy, customer))
+    async with svc.uow() as uow:  # a cycle only a bug could store: the API refuses one
+        for key, other in (("x", "y"), ("y", "x")):
+            await uow.session.execute(
+                text(
+                    "INSERT INTO segments (id, merchant_id, key, name, rule) "
+                    "VALUES (:id, :m, :k, :k, CAST(:rule AS jsonb))"
+                ),
+                {
+                    "id": uuid4(),
+                    "m": broken,
+                    "k": key,
+                    "rule": f'{{"kind": "in_segment", "segment": "{other}"}}',
+                },
+            )
+        await uow.commit()
+    with pytest.raises(DailyReevaluationFailed) as failed:
+        await daily_reevaluation(svc.uow, settings)
+    assert failed.value.merchants == [broken]
+    view = await svc.client.get(f"/v1/customers/{customer}", headers=svc.auth(healthy))
+    assert view.json()["rfm"] == {"r": 1, "f": 1, "m": 1}, "the healthy merchant was re-evaluated"
+
+
+async def test_group_metrics_keep_a_members_earlier_stint_after_a_rejoin(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    merchant, group, customer = f"m-stints-{uuid4()}", str(uuid4()), "c1"
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    day = timedelta(days=1)
+    await feed(
+        svc,
+        settings,
+        joined(merchant, customer, group, at=today - 3 * day),
+        left(merchant, customer, group, at=today - 2 * day),
+        joined(merchant, customer, group, at=today),
+        joined(merchant, customer, group, at=today - 3 * day),  # a replayed old join changes nothing
+    )
+    response = await svc.client.get(
+        f"/v1/groups/{group}/metrics",
+        params={"from": str((today - 3 * day).date()), "to": str(today.date())},
+        headers=svc.auth(merchant),
+    )
+    assert response.status_code == 200, response.text
+    days = response.json()["days"]
+    assert [d["size"] for d in days] == [1, 0, 0, 1]
+    assert [d["new_members"] for d in days] == [1, 0, 0, 1]
+    view = await svc.client.get(f"/v1/customers/{customer}", headers=svc.auth(merchant))
+    assert view.status_code == 200, view.text
+    assert view.json()["groups"] == [group], "the open stint is the customer's current group"
+
+
+async def test_customers_count_from_their_earliest_event_however_late_it_arrives(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    """Non-members' conversion on a day divides by the customers known that day: known from the time of
+    their first event, not from when the service happened to see it."""
+    merchant, group = f"m-seen-{uuid4()}", str(uuid4())
+    ten_days_ago = datetime.now(UTC).replace(hour=12) - timedelta(days=10)
+    await feed(svc, settings, commented(merchant, "late", group))  # first seen now...
+    await feed(
+        svc,
+        settings,
+        order_paid(merchant, "late", at=ten_days_ago),  # ...then an earlier order of theirs arrives
+        order_paid(merchant, "backfilled", at=ten_days_ago),
+    )
+    response = await svc.client.get(
+        f"/v1/groups/{group}/metrics",
+        params={"from": str(ten_days_ago.date()), "to": str(ten_days_ago.date())},
+        headers=svc.auth(merchant),
+    )
+    assert response.status_code == 200, response.text
+    (that_day,) = response.json()["days"]
+    assert that_day["non_member_conversion_rate"] == 1.0, "both buyers were customers that day"

@@ -33,6 +33,15 @@ class DefinitionsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def lock_definitions_of(self, merchant: str) -> None:
+        """Serialise changes to one merchant's definitions until this transaction ends: a check across
+        several segments (no cycle of `in_segment`, no deletion of a segment in use) then sees every
+        change committed before it, where row locks would only hold the rows it read."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"),
+            {"lock": f"meadow:segments:definitions:{merchant}"},
+        )
+
     async def all_of(self, merchant: str, *, share_lock: bool = False) -> list[StoredSegment]:
         """`share_lock` holds off a concurrent change of a definition until this transaction ends, so
         incremental evaluation never writes memberships by a rule that a recompute just replaced."""

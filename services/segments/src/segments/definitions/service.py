@@ -91,6 +91,7 @@ class Recomputed:
 async def create_segment(
     uow: SegmentsUnitOfWork, merchant: str, key: str, name: str, description: str, raw_rule: dict[str, Any]
 ) -> tuple[StoredSegment, Recomputed]:
+    await uow.definitions.lock_definitions_of(merchant)
     rule = await validated_rule(uow, merchant, raw_rule, saving_key=key)
     now = datetime.now(UTC)
     segment = StoredSegment(
@@ -112,6 +113,7 @@ async def create_segment(
 async def update_segment(
     uow: SegmentsUnitOfWork, merchant: str, key: str, name: str, description: str, raw_rule: dict[str, Any]
 ) -> tuple[StoredSegment, Recomputed]:
+    await uow.definitions.lock_definitions_of(merchant)
     current = await uow.definitions.get(merchant, key, lock=True)
     if current is None:
         raise NotFound("segment", key)
@@ -132,6 +134,7 @@ async def update_segment(
 
 
 async def delete_segment(uow: SegmentsUnitOfWork, merchant: str, key: str) -> None:
+    await uow.definitions.lock_definitions_of(merchant)
     current = await uow.definitions.get(merchant, key, lock=True)
     if current is None:
         raise NotFound("segment", key)

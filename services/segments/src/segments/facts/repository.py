@@ -14,10 +14,21 @@ from uuid_utils import uuid7
 
 from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
 
+# A customer is first seen at their earliest event, whatever order the events arrive in: an existing
+# customer's first_seen_at moves back when an earlier event comes (another topic's, or a backfill). The
+# UPDATE cannot see the rows the INSERT adds: they are the same statement's.
 ENSURE_CUSTOMERS = text(
     """
-    INSERT INTO customers (merchant_id, customer_id)
-    SELECT :merchant, unnest(CAST(:ids AS varchar[]))
+    WITH seen AS (
+        SELECT u.customer_id, min(u.at) AS at
+        FROM unnest(CAST(:ids AS varchar[]), CAST(:ats AS timestamptz[])) AS u(customer_id, at)
+        GROUP BY u.customer_id
+    ), earlier AS (
+        UPDATE customers c SET first_seen_at = s.at FROM seen s
+        WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id AND c.first_seen_at > s.at
+    )
+    INSERT INTO customers (merchant_id, customer_id, first_seen_at)
+    SELECT :merchant, customer_id, at FROM seen ORDER BY customer_id
     ON CONFLICT DO NOTHING
     RETURNING customer_id
     """
@@ -97,14 +108,19 @@ INSERT_FAVORITE = text(
     ON CONFLICT DO NOTHING
     """
 )
-# A join after a leave reopens the membership; a stale join (older than the leave) changes nothing.
+# A join after a leave starts a new stint; a join while a stint is open, or a stale one (older than a
+# leave), changes nothing.
 JOIN_GROUP = text(
     """
     INSERT INTO group_members (merchant_id, group_id, customer_id, joined_at)
-    VALUES (:merchant, :group_id, :customer_id, :at)
-    ON CONFLICT (merchant_id, group_id, customer_id) DO UPDATE
-    SET joined_at = excluded.joined_at, left_at = NULL
-    WHERE group_members.left_at IS NOT NULL AND group_members.left_at <= excluded.joined_at
+    SELECT CAST(:merchant AS varchar), CAST(:group_id AS varchar), CAST(:customer_id AS varchar),
+           CAST(:at AS timestamptz)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM group_members gm
+        WHERE gm.merchant_id = :merchant AND gm.group_id = :group_id AND gm.customer_id = :customer_id
+          AND (gm.left_at IS NULL OR gm.left_at > :at)
+    )
+    ON CONFLICT DO NOTHING
     """
 )
 LEAVE_GROUP = text(
@@ -311,12 +327,16 @@ class FactsRepository:
         if rows:
             await self.session.execute(statement, list(rows))
 
-    async def ensure_customers(self, merchant: str, customer_ids: Iterable[str]) -> set[str]:
-        """Create the customers not known yet; returns those it created."""
-        ids = sorted(set(customer_ids))
-        if not ids:
+    async def ensure_customers(self, merchant: str, seen: Iterable[tuple[str, datetime]]) -> set[str]:
+        """Create the customers not known yet, each first seen at the time of its event (the earliest of
+        several); returns those it created."""
+        pairs = list(seen)
+        if not pairs:
             return set()
-        created = await self.session.execute(ENSURE_CUSTOMERS, {"merchant": merchant, "ids": ids})
+        created = await self.session.execute(
+            ENSURE_CUSTOMERS,
+            {"merchant": merchant, "ids": [c for c, _ in pairs], "ats": [at for _, at in pairs]},
+        )
         return set(created.scalars())
 
     async def add_orders(
@@ -349,6 +369,17 @@ class FactsRepository:
             },
         )
         await self._many(ADOPT_ORDER_CHANNEL, [o for o in orders if o["channel"] is not None])
+
+    async def customers_of_orders(self, merchant: str, order_ids: Iterable[str]) -> dict[str, str]:
+        """The customer of each known order among these."""
+        result = await self.session.execute(
+            text(
+                "SELECT order_id, customer_id FROM orders "
+                "WHERE merchant_id = :merchant AND order_id = ANY(CAST(:ids AS varchar[]))"
+            ),
+            {"merchant": merchant, "ids": sorted(set(order_ids))},
+        )
+        return {row[0]: row[1] for row in result}
 
     async def add_refund_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_REFUND_LINE, rows)

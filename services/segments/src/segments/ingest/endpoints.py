@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 from sqlalchemy.exc import IntegrityError
 
 from meadow_runtime.auth import CurrentPrincipal
@@ -22,15 +24,30 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
     summary="Ingest commerce events (order_paid, order_refunded, customer_profile_updated, product_*)",
 )
 async def ingest_events(
-    event_type: str, batch: IngestBatch, principal: CurrentPrincipal, uow: SegmentsUoW
+    event_type: str,
+    batch: IngestBatch,
+    principal: CurrentPrincipal,
+    uow: SegmentsUoW,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description=(
+                "Names this request: items sent without an `id` get ids derived from the key and their "
+                "place in the batch, so a retry with the same key and the same events publishes nothing "
+                "twice."
+            ),
+        ),
+    ] = None,
 ) -> Response:
     if principal.role not in ("service", "owner", "operator"):
         raise Problem(
             403, "Forbidden", "Ingest needs a service token or the operator role.", type_="forbidden"
         )
     model = service.model_for(event_type)
-    envelopes = service.build_envelopes(model, principal.merchant_id, batch.events)
-    accepted, duplicates = await service.ingest(uow, principal.merchant_id, model, envelopes)
+    envelopes = service.build_envelopes(model, principal.merchant_id, batch.events, idempotency_key)
+    accepted, duplicates = await service.ingest(uow, principal.merchant_id, model, envelopes, batch.events)
     try:
         await uow.commit()
     except IntegrityError as error:  # the outbox's key: another merchant's request took an id meanwhile

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from pydantic import ValidationError
 from sqlalchemy import Column, String, text
@@ -78,7 +78,14 @@ def _pointer(*parts: object) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any]]) -> list[Envelope]:
+def _data_path(item: dict[str, Any], index: int) -> tuple[object, ...]:
+    """Where an item's event body sits: inside an envelope's `data`, or the item itself."""
+    return ("events", index, "data") if isinstance(item.get("data"), dict) else ("events", index)
+
+
+def build_envelopes(
+    model: type[Event], merchant: str, items: list[dict[str, Any]], idempotency_key: str | None = None
+) -> list[Envelope]:
     """Every item validated first: one bad item refuses the whole batch, naming each bad field."""
     errors: list[dict[str, str]] = []
     wrong_merchant: list[dict[str, str]] = []
@@ -86,7 +93,7 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
     for index, item in enumerate(items):
         is_envelope = isinstance(item.get("data"), dict)
         data = item["data"] if is_envelope else item
-        base: tuple[object, ...] = ("events", index, "data") if is_envelope else ("events", index)
+        base = _data_path(item, index)
         if is_envelope:
             unknown = sorted(set(item) - ENVELOPE_FIELDS)
             errors += [
@@ -133,7 +140,7 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
                 subject=customer,
                 id=UUID(str(item["id"]))
                 if is_envelope and item.get("id")
-                else _derived_id(merchant, model, data),
+                else _derived_id(merchant, model, data, index, idempotency_key),
                 time=datetime.fromisoformat(str(item["time"]))
                 if is_envelope and item.get("time")
                 else datetime.now(UTC),
@@ -156,17 +163,36 @@ def _refused(status: int, title: str, type_: str, errors: list[dict[str, str]]) 
     )
 
 
-def _derived_id(merchant: str, model: type[Event], data: dict[str, Any]) -> UUID:
-    return uuid5(
-        NAMESPACE_URL, f"meadow:ingest:{merchant}:{model.event_type}:{json.dumps(data, sort_keys=True)}"
-    )
+# The events whose body says when they happened: two equal bodies are one event sent twice.
+TIMED_BODIES = {OrderPaid, OrderRefunded, ProductFavorited, ProductViewed}
+
+
+def _derived_id(
+    merchant: str, model: type[Event], data: dict[str, Any], index: int, idempotency_key: str | None
+) -> UUID:
+    """The id of an item sent without one. With an `Idempotency-Key`, the key and the item's place in
+    the batch name it, so a retried request is recognised whatever its bodies. Without one, a body that
+    carries its own time names it; a profile update carries none, and the same values sent again later
+    (a move back to an earlier city) are a new event, so it gets a fresh id and is never dropped."""
+    if idempotency_key is not None:
+        return uuid5(NAMESPACE_URL, f"meadow:ingest:{merchant}:{model.event_type}:{idempotency_key}:{index}")
+    if model in TIMED_BODIES:
+        body = json.dumps(data, sort_keys=True)
+        return uuid5(NAMESPACE_URL, f"meadow:ingest:{merchant}:{model.event_type}:{body}")
+    return uuid4()
 
 
 async def ingest(
-    uow: SegmentsUnitOfWork, merchant: str, model: type[Event], envelopes: list[Envelope]
+    uow: SegmentsUnitOfWork,
+    merchant: str,
+    model: type[Event],
+    envelopes: list[Envelope],
+    items: list[dict[str, Any]],
 ) -> tuple[list[UUID], list[UUID]]:
     unique = list({e.id: e for e in envelopes}.values())
     await _refuse_ids_of_other_merchants(uow, merchant, envelopes)
+    if model is OrderRefunded:
+        await _refuse_refunds_of_other_customers(uow, merchant, envelopes, items)
     result = await uow.session.execute(
         text(
             """
@@ -181,6 +207,24 @@ async def ingest(
     accepted = [e for e in unique if e.id in fresh]
     uow.outbox.add_envelopes(accepted, model.topic)
     return [e.id for e in accepted], [e.id for e in unique if e.id not in fresh]
+
+
+async def _refuse_refunds_of_other_customers(
+    uow: SegmentsUnitOfWork, merchant: str, envelopes: list[Envelope], items: list[dict[str, Any]]
+) -> None:
+    """The consumer would dead-letter a refund of another customer's order: refused here instead."""
+    refunds = [OrderRefunded.model_validate(e.data) for e in envelopes]
+    owners = await uow.facts.customers_of_orders(merchant, [r.order_id for r in refunds])
+    errors = [
+        {
+            "pointer": _pointer(*_data_path(items[index], index), "customer_id"),
+            "detail": f"order {refund.order_id!r} is another customer's",
+        }
+        for index, refund in enumerate(refunds)
+        if owners.get(refund.order_id, refund.customer_id) != refund.customer_id
+    ]
+    if errors:
+        raise _refused(422, "Events are not valid", "validation-error", errors)
 
 
 async def _refuse_ids_of_other_merchants(

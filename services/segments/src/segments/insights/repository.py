@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Days are UTC calendar days. Members of a group on a day: joined before its end, not left before it.
+# A membership is a row per stint (join to leave), and a customer's stints in a group never overlap.
 GROUP_METRICS = text(
     """
     WITH days AS (
@@ -25,7 +26,7 @@ GROUP_METRICS = text(
         (SELECT count(*) FROM members x WHERE x.joined_at < d.ends
             AND (x.left_at IS NULL OR x.left_at >= d.ends))
             AS size,
-        (SELECT count(*) FROM members x WHERE x.joined_at >= d.starts
+        (SELECT count(DISTINCT x.customer_id) FROM members x WHERE x.joined_at >= d.starts
             AND x.joined_at < d.ends) AS new_members,
         (SELECT count(DISTINCT a.customer_id) FROM acts a WHERE a.occurred_at >= d.starts
             AND a.occurred_at < d.ends)
