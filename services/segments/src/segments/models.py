@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     UniqueConstraint,
@@ -180,6 +181,8 @@ ingested_events = Table(
     Column("merchant_id", String(M), primary_key=True),
     Column("event_id", Uuid, primary_key=True),
     Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # sha-256 of the event's body: the same id again with another body is refused (0008)
+    Column("body_digest", LargeBinary),
     # event ids are global (the outbox and every inbox key on them): finds one another merchant used
     Index("ix_ingested_events_event_id", "event_id"),
 )

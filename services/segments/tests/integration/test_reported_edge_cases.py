@@ -404,3 +404,57 @@ async def test_customers_count_from_their_earliest_event_however_late_it_arrives
     assert response.status_code == 200, response.text
     (that_day,) = response.json()["days"]
     assert that_day["non_member_conversion_rate"] == 1.0, "both buyers were customers that day"
+
+
+async def test_ingest_refuses_fields_the_contract_does_not_know(svc: ServiceHarness) -> None:
+    headers = svc.auth("m-unknown-fields", role="operator")
+    await svc.publish_outbox()  # earlier tests' events: out of the way, so this test counts only its own
+    misspelt = await svc.client.post(
+        "/v1/ingest/customer_profile_updated",
+        json={"events": [{"customer_id": "c1", "cty": "Hangzhou"}]},
+        headers=headers,
+    )
+    assert misspelt.status_code == 422
+    assert [e["pointer"] for e in misspelt.json()["errors"]] == ["/events/0/cty"]
+    order = _order("c1")
+    order["lines"][0]["colour"] = "red"  # type: ignore[index]
+    in_a_line = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [{"data": order}]}, headers=headers
+    )
+    assert [e["pointer"] for e in in_a_line.json()["errors"]] == ["/events/0/data/lines/0/colour"]
+    assert await svc.publish_outbox() == 0
+
+
+async def test_an_event_id_sent_again_with_another_body_is_refused(svc: ServiceHarness) -> None:
+    headers = svc.auth(f"m-reused-{uuid4()}", role="operator")
+    event_id, order = str(uuid4()), _order("c1")
+    await svc.publish_outbox()  # earlier tests' events: out of the way, so this test counts only its own
+    sent = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [{"id": event_id, "data": order}]}, headers=headers
+    )
+    assert sent.status_code == 202, sent.text
+    retried = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [{"id": event_id, "data": order}]}, headers=headers
+    )
+    assert retried.json() == {"accepted": [], "duplicates": [event_id]}
+    other = {**order, "order_id": f"o-{uuid4()}"}
+    reused = await svc.client.post(
+        "/v1/ingest/order_paid",
+        json={"events": [{"data": _order("c2")}, {"id": event_id, "data": other}]},
+        headers=headers,
+    )
+    assert reused.status_code == 409
+    assert [e["pointer"] for e in reused.json()["errors"]] == ["/events/1/id"]
+    twice = await svc.client.post(
+        "/v1/ingest/order_paid",
+        json={"events": [{"id": (same := str(uuid4())), "data": order}, {"id": same, "data": other}]},
+        headers=headers,
+    )
+    assert twice.status_code == 409
+    assert [e["pointer"] for e in twice.json()["errors"]] == ["/events/1/id"]
+    key = {**headers, "Idempotency-Key": f"k-{uuid4()}"}
+    first = await svc.client.post("/v1/ingest/order_paid", json={"events": [order]}, headers=key)
+    assert first.status_code == 202, first.text
+    changed = await svc.client.post("/v1/ingest/order_paid", json={"events": [other]}, headers=key)
+    assert changed.status_code == 409, "the same key for another request"
+    assert await svc.publish_outbox() == 2, "the first order, and the same order again under the key"

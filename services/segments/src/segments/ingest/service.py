@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -111,11 +112,13 @@ def build_envelopes(
                     {"pointer": _pointer("events", index, "type"), "detail": f"expected {model.event_type}"}
                 )
         try:
-            event = model.model_validate(data)
+            # Consumers ignore fields they do not know (a newer producer's); an integrator's misspelt
+            # field is refused here instead of being dropped without a word.
+            event = model.model_validate(data, extra="forbid")
         except ValidationError as error:
             errors += [
                 {"pointer": _pointer(*base, *e["loc"]), "detail": str(e["msg"])}
-                for e in error.errors(include_url=False)
+                for e in _most_specific(error.errors(include_url=False))
             ]
             continue
         fields = event.model_dump()
@@ -156,6 +159,19 @@ def build_envelopes(
     return envelopes
 
 
+def _most_specific(errors: list[Any]) -> list[Any]:
+    """Pydantic reports a list whose item is invalid twice: at the item's field, and at the list as too
+    short (the bad item did not count). The second says nothing new."""
+    return [
+        e
+        for e in errors
+        if not any(
+            len(other["loc"]) > len(e["loc"]) and other["loc"][: len(e["loc"])] == e["loc"]
+            for other in errors
+        )
+    ]
+
+
 def _refused(status: int, title: str, type_: str, errors: list[dict[str, str]]) -> Problem:
     """A batch refused for its items: every item at fault by its pointer, the first one in the detail."""
     return Problem(
@@ -189,24 +205,76 @@ async def ingest(
     envelopes: list[Envelope],
     items: list[dict[str, Any]],
 ) -> tuple[list[UUID], list[UUID]]:
-    unique = list({e.id: e for e in envelopes}.values())
     await _refuse_ids_of_other_merchants(uow, merchant, envelopes)
+    _refuse_ids_given_twice_with_other_bodies(envelopes)
     if model is OrderRefunded:
         await _refuse_refunds_of_other_customers(uow, merchant, envelopes, items)
+    unique = list({e.id: e for e in envelopes}.values())
     result = await uow.session.execute(
         text(
             """
-            INSERT INTO ingested_events (merchant_id, event_id)
-            SELECT :merchant, unnest(CAST(:ids AS uuid[]))
+            INSERT INTO ingested_events (merchant_id, event_id, body_digest)
+            SELECT :merchant, u.event_id, u.digest
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:digests AS bytea[])) AS u(event_id, digest)
             ON CONFLICT DO NOTHING RETURNING event_id
             """
         ),
-        {"merchant": merchant, "ids": [e.id for e in unique]},
+        {"merchant": merchant, "ids": [e.id for e in unique], "digests": [_digest(e) for e in unique]},
     )
     fresh = {row[0] for row in result}
+    await _refuse_ids_ingested_with_other_bodies(uow, merchant, envelopes, fresh)
     accepted = [e for e in unique if e.id in fresh]
     uow.outbox.add_envelopes(accepted, model.topic)
     return [e.id for e in accepted], [e.id for e in unique if e.id not in fresh]
+
+
+def _digest(envelope: Envelope) -> bytes:
+    """Of the event's body alone: a retry may leave `time` out and have it filled in anew."""
+    return hashlib.sha256(json.dumps(envelope.data, sort_keys=True).encode()).digest()
+
+
+def _refuse_ids_given_twice_with_other_bodies(envelopes: list[Envelope]) -> None:
+    first: dict[UUID, bytes] = {}
+    errors = []
+    for index, envelope in enumerate(envelopes):
+        digest = first.setdefault(envelope.id, _digest(envelope))
+        if digest != _digest(envelope):
+            errors.append(
+                {
+                    "pointer": _pointer("events", index, "id"),
+                    "detail": "an earlier item has this id and another body",
+                }
+            )
+    if errors:
+        raise _refused(409, "Event id in use", "conflict", errors)
+
+
+async def _refuse_ids_ingested_with_other_bodies(
+    uow: SegmentsUnitOfWork, merchant: str, envelopes: list[Envelope], fresh: set[UUID]
+) -> None:
+    """An id ingested before is a retry only with the same body; with another, the second event would
+    be dropped as a duplicate without a word. Rows from before digests were kept have none: a retry."""
+    repeated = [e.id for e in envelopes if e.id not in fresh]
+    if not repeated:
+        return
+    result = await uow.session.execute(
+        text(
+            "SELECT event_id, body_digest FROM ingested_events "
+            "WHERE merchant_id = :merchant AND event_id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"merchant": merchant, "ids": repeated},
+    )
+    stored: dict[UUID, bytes | None] = {row[0]: row[1] for row in result}
+    errors = [
+        {
+            "pointer": _pointer("events", index, "id"),
+            "detail": "this id was ingested before with another body",
+        }
+        for index, envelope in enumerate(envelopes)
+        if envelope.id not in fresh and stored.get(envelope.id) not in (None, _digest(envelope))
+    ]
+    if errors:
+        raise _refused(409, "Event id in use", "conflict", errors)
 
 
 async def _refuse_refunds_of_other_customers(
