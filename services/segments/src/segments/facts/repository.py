@@ -15,22 +15,19 @@ from uuid_utils import uuid7
 from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
 
 # A customer is first seen at their earliest event, whatever order the events arrive in: an existing
-# customer's first_seen_at moves back when an earlier event comes (another topic's, or a backfill). The
-# UPDATE cannot see the rows the INSERT adds: they are the same statement's.
+# customer's first_seen_at moves back when an earlier event comes (another topic's, or a backfill). On a
+# conflict the row is locked, in customer order (as the facts load locks them after), and compared with
+# its committed version, so a concurrent batch creating the customer cannot make the earlier time lost.
+# `xmax = 0` tells the rows this statement created from the ones it moved back.
 ENSURE_CUSTOMERS = text(
     """
-    WITH seen AS (
-        SELECT u.customer_id, min(u.at) AS at
-        FROM unnest(CAST(:ids AS varchar[]), CAST(:ats AS timestamptz[])) AS u(customer_id, at)
-        GROUP BY u.customer_id
-    ), earlier AS (
-        UPDATE customers c SET first_seen_at = s.at FROM seen s
-        WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id AND c.first_seen_at > s.at
-    )
-    INSERT INTO customers (merchant_id, customer_id, first_seen_at)
-    SELECT :merchant, customer_id, at FROM seen ORDER BY customer_id
-    ON CONFLICT DO NOTHING
-    RETURNING customer_id
+    INSERT INTO customers AS c (merchant_id, customer_id, first_seen_at)
+    SELECT :merchant, u.customer_id, min(u.at)
+    FROM unnest(CAST(:ids AS varchar[]), CAST(:ats AS timestamptz[])) AS u(customer_id, at)
+    GROUP BY u.customer_id ORDER BY u.customer_id
+    ON CONFLICT (merchant_id, customer_id) DO UPDATE SET first_seen_at = excluded.first_seen_at
+    WHERE c.first_seen_at > excluded.first_seen_at
+    RETURNING c.customer_id, c.xmax = 0 AS created
     """
 )
 # Whole batches in one statement each: arrays in, one round trip, no per-row parameter binding.
@@ -337,7 +334,7 @@ class FactsRepository:
             ENSURE_CUSTOMERS,
             {"merchant": merchant, "ids": [c for c, _ in pairs], "ats": [at for _, at in pairs]},
         )
-        return set(created.scalars())
+        return {customer for customer, is_new in created if is_new}
 
     async def add_orders(
         self, merchant: str, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]

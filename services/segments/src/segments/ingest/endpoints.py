@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from meadow_runtime.auth import CurrentPrincipal
 from meadow_runtime.errors import Conflict, Problem
+from meadow_runtime.idempotency import IdempotencyKey, run_idempotently
 
 from ..uow import SegmentsUoW
 from . import service
@@ -26,33 +25,29 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 async def ingest_events(
     event_type: str,
     batch: IngestBatch,
+    request: Request,
     principal: CurrentPrincipal,
     uow: SegmentsUoW,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=255,
-            description=(
-                "Names this request: items sent without an `id` get ids derived from the key and their "
-                "place in the batch, so a retry with the same key and the same events publishes nothing "
-                "twice."
-            ),
-        ),
-    ] = None,
+    key: IdempotencyKey = None,
 ) -> Response:
     if principal.role not in ("service", "owner", "operator"):
         raise Problem(
             403, "Forbidden", "Ingest needs a service token or the operator role.", type_="forbidden"
         )
     model = service.model_for(event_type)
-    envelopes = service.build_envelopes(model, principal.merchant_id, batch.events, idempotency_key)
-    accepted, duplicates = await service.ingest(uow, principal.merchant_id, model, envelopes, batch.events)
+    envelopes = service.build_envelopes(model, principal.merchant_id, batch.events)
+
+    async def publish() -> IngestResult:
+        accepted, duplicates = await service.ingest(
+            uow, principal.merchant_id, model, envelopes, batch.events
+        )
+        return IngestResult(accepted=accepted, duplicates=duplicates)
+
     try:
-        await uow.commit()
+        return await run_idempotently(
+            uow, request, caller=principal, key=key, status_code=202, action=publish
+        )
     except IntegrityError as error:  # the outbox's key: another merchant's request took an id meanwhile
         raise Conflict(
             "Event id in use", "An event id of this batch was just used by another merchant's event."
         ) from error
-    body = IngestResult(accepted=accepted, duplicates=duplicates)
-    return Response(body.model_dump_json(), status_code=202, media_type="application/json")

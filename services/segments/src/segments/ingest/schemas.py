@@ -16,10 +16,9 @@ class IngestBatch(BaseModel):
         max_length=1000,
         description=(
             "Each item is either an envelope (`data` plus optional `id`, `time`, `subject`, `type`) or the "
-            "event body itself. Without an `id`, the id is derived from the `Idempotency-Key` header and "
-            "the item's place in the batch; without that header, from the body of an event that carries "
+            "event body itself. Without an `id`, the id is derived from the body of an event that carries "
             "its own time (orders, refunds, favorites, views), so a retried batch is recognised; a profile "
-            "update with neither gets a fresh id."
+            "update gets a fresh id (send an `Idempotency-Key` to make its retry safe)."
         ),
     )
 

@@ -84,9 +84,7 @@ def _data_path(item: dict[str, Any], index: int) -> tuple[object, ...]:
     return ("events", index, "data") if isinstance(item.get("data"), dict) else ("events", index)
 
 
-def build_envelopes(
-    model: type[Event], merchant: str, items: list[dict[str, Any]], idempotency_key: str | None = None
-) -> list[Envelope]:
+def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any]]) -> list[Envelope]:
     """Every item validated first: one bad item refuses the whole batch, naming each bad field."""
     errors: list[dict[str, str]] = []
     wrong_merchant: list[dict[str, str]] = []
@@ -143,7 +141,7 @@ def build_envelopes(
                 subject=customer,
                 id=UUID(str(item["id"]))
                 if is_envelope and item.get("id")
-                else _derived_id(merchant, model, data, index, idempotency_key),
+                else _derived_id(merchant, model, data),
                 time=datetime.fromisoformat(str(item["time"]))
                 if is_envelope and item.get("time")
                 else datetime.now(UTC),
@@ -183,15 +181,11 @@ def _refused(status: int, title: str, type_: str, errors: list[dict[str, str]]) 
 TIMED_BODIES = {OrderPaid, OrderRefunded, ProductFavorited, ProductViewed}
 
 
-def _derived_id(
-    merchant: str, model: type[Event], data: dict[str, Any], index: int, idempotency_key: str | None
-) -> UUID:
-    """The id of an item sent without one. With an `Idempotency-Key`, the key and the item's place in
-    the batch name it, so a retried request is recognised whatever its bodies. Without one, a body that
-    carries its own time names it; a profile update carries none, and the same values sent again later
-    (a move back to an earlier city) are a new event, so it gets a fresh id and is never dropped."""
-    if idempotency_key is not None:
-        return uuid5(NAMESPACE_URL, f"meadow:ingest:{merchant}:{model.event_type}:{idempotency_key}:{index}")
+def _derived_id(merchant: str, model: type[Event], data: dict[str, Any]) -> UUID:
+    """The id of an item sent without one. A body that carries its own time names it, so a retried batch
+    is recognised; a profile update carries none, and the same values sent again later (a move back to
+    an earlier city) are a new event, so it gets a fresh id and is never dropped (the request's
+    `Idempotency-Key` makes its retry safe)."""
     if model in TIMED_BODIES:
         body = json.dumps(data, sort_keys=True)
         return uuid5(NAMESPACE_URL, f"meadow:ingest:{merchant}:{model.event_type}:{body}")
@@ -206,10 +200,13 @@ async def ingest(
     items: list[dict[str, Any]],
 ) -> tuple[list[UUID], list[UUID]]:
     await _refuse_ids_of_other_merchants(uow, merchant, envelopes)
-    _refuse_ids_given_twice_with_other_bodies(envelopes)
+    digests = [_digest(model, e) for e in envelopes]
+    _refuse_ids_given_twice_with_other_bodies(envelopes, digests)
     if model is OrderRefunded:
         await _refuse_refunds_of_other_customers(uow, merchant, envelopes, items)
-    unique = list({e.id: e for e in envelopes}.values())
+    first_of_id: dict[UUID, tuple[Envelope, bytes]] = {}
+    for envelope, digest in zip(envelopes, digests, strict=True):
+        first_of_id.setdefault(envelope.id, (envelope, digest))
     result = await uow.session.execute(
         text(
             """
@@ -219,38 +216,36 @@ async def ingest(
             ON CONFLICT DO NOTHING RETURNING event_id
             """
         ),
-        {"merchant": merchant, "ids": [e.id for e in unique], "digests": [_digest(e) for e in unique]},
+        {"merchant": merchant, "ids": list(first_of_id), "digests": [d for _, d in first_of_id.values()]},
     )
     fresh = {row[0] for row in result}
-    await _refuse_ids_ingested_with_other_bodies(uow, merchant, envelopes, fresh)
+    await _refuse_ids_ingested_with_other_bodies(uow, merchant, envelopes, digests, fresh)
+    unique = [e for e, _ in first_of_id.values()]
     accepted = [e for e in unique if e.id in fresh]
     uow.outbox.add_envelopes(accepted, model.topic)
     return [e.id for e in accepted], [e.id for e in unique if e.id not in fresh]
 
 
-def _digest(envelope: Envelope) -> bytes:
-    """Of the event's body alone: a retry may leave `time` out and have it filled in anew."""
-    return hashlib.sha256(json.dumps(envelope.data, sort_keys=True).encode()).digest()
+def _digest(model: type[Event], envelope: Envelope) -> bytes:
+    """Of the event's body alone (a retry may leave `time` out and have it filled in anew), without the
+    fields left at their defaults, so a later contract's new optional field does not change it."""
+    body = model.model_validate(envelope.data).model_dump(mode="json", exclude_defaults=True)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
 
 
-def _refuse_ids_given_twice_with_other_bodies(envelopes: list[Envelope]) -> None:
+def _refuse_ids_given_twice_with_other_bodies(envelopes: list[Envelope], digests: list[bytes]) -> None:
     first: dict[UUID, bytes] = {}
-    errors = []
-    for index, envelope in enumerate(envelopes):
-        digest = first.setdefault(envelope.id, _digest(envelope))
-        if digest != _digest(envelope):
-            errors.append(
-                {
-                    "pointer": _pointer("events", index, "id"),
-                    "detail": "an earlier item has this id and another body",
-                }
-            )
+    errors = [
+        {"pointer": _pointer("events", index, "id"), "detail": "an earlier item has this id and another body"}
+        for index, (envelope, digest) in enumerate(zip(envelopes, digests, strict=True))
+        if first.setdefault(envelope.id, digest) != digest
+    ]
     if errors:
         raise _refused(409, "Event id in use", "conflict", errors)
 
 
 async def _refuse_ids_ingested_with_other_bodies(
-    uow: SegmentsUnitOfWork, merchant: str, envelopes: list[Envelope], fresh: set[UUID]
+    uow: SegmentsUnitOfWork, merchant: str, envelopes: list[Envelope], digests: list[bytes], fresh: set[UUID]
 ) -> None:
     """An id ingested before is a retry only with the same body; with another, the second event would
     be dropped as a duplicate without a word. Rows from before digests were kept have none: a retry."""
@@ -270,8 +265,8 @@ async def _refuse_ids_ingested_with_other_bodies(
             "pointer": _pointer("events", index, "id"),
             "detail": "this id was ingested before with another body",
         }
-        for index, envelope in enumerate(envelopes)
-        if envelope.id not in fresh and stored.get(envelope.id) not in (None, _digest(envelope))
+        for index, (envelope, digest) in enumerate(zip(envelopes, digests, strict=True))
+        if envelope.id not in fresh and stored.get(envelope.id) not in (None, digest)
     ]
     if errors:
         raise _refused(409, "Event id in use", "conflict", errors)
