@@ -237,6 +237,18 @@ class VoteCast(Event):
     cast_at: datetime
 
 
+class PostLiked(Event):
+    """A member liked a post (once per member and post); `group_id` is the post's group they are in."""
+
+    event_type = _t(Topic.CONTENT, "post_liked")
+    topic = Topic.CONTENT.value
+
+    post_id: UUID
+    group_id: UUID | None = None
+    customer_id: CustomerId
+    liked_at: datetime
+
+
 class LotteryDrawn(Event):
     event_type = _t(Topic.CONTENT, "lottery_drawn")
     topic = Topic.CONTENT.value
@@ -379,7 +391,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     OrderPaid, OrderRefunded,
     CustomerProfileUpdated, ProductFavorited, ProductViewed,
     MemberJoined, MemberLeft, MemberRemoved, MemberBlocked, GroupSetFilled, InviteIssued, InviteAccepted,
-    PostPublished, CommentCreated, VoteCast, LotteryDrawn,
+    PostPublished, CommentCreated, VoteCast, PostLiked, LotteryDrawn,
     PointsEarned, PointsSpent, PointsReversed, PointsExpired, TierChanged,
     RedemptionCompleted, RedemptionCancelled,
     SegmentEntered, SegmentExited, CustomerLifecycleChanged,

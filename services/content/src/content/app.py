@@ -12,6 +12,7 @@ from meadow_runtime.settings import Settings
 
 from .comments.endpoints import router as comments_router
 from .consumers import CONSUMED_TOPICS, handlers
+from .likes.endpoints import router as likes_router
 from .lotteries.endpoints import router as lotteries_router
 from .polls.endpoints import router as polls_router
 from .posts.endpoints import router as posts_router
@@ -24,9 +25,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 SERVICE = ServiceDefinition(
     name="content",
-    description="Posts, schedules, comments, polls, check-ins, lotteries and webhook delivery.",
+    description="Posts, schedules, comments, likes, polls, check-ins, lotteries and webhook delivery.",
     migrations_dir=MIGRATIONS_DIR,
-    routers=[posts_router, comments_router, polls_router, lotteries_router, webhooks_router, settings_router],
+    routers=[
+        posts_router,
+        comments_router,
+        polls_router,
+        likes_router,
+        lotteries_router,
+        webhooks_router,
+        settings_router,
+    ],
     unit_of_work=ContentUnitOfWork,
     handlers=handlers,
     consumed_topics=CONSUMED_TOPICS,

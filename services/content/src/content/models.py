@@ -155,6 +155,17 @@ votes = Table(
     PrimaryKeyConstraint("post_id", "customer_id", name="pk_votes"),
 )
 
+likes = Table(
+    "likes",
+    metadata,
+    Column("merchant_id", String(64), nullable=False),
+    Column("post_id", Uuid, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("group_id", Uuid, nullable=True),  # the post's group the member is in, if any
+    Column("liked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("merchant_id", "post_id", "customer_id", name="pk_likes"),
+)
+
 lotteries = Table(
     "lotteries",
     metadata,

@@ -1,4 +1,4 @@
-"""Comments (links only from staff), one vote per member under concurrency, early access by tier."""
+"""Comments (links only from staff), one vote and one like per member, early access by tier."""
 
 from __future__ import annotations
 
@@ -133,6 +133,35 @@ async def test_one_vote_per_member_under_concurrency(svc: ServiceHarness) -> Non
     bad = await svc.client.post(url, json={"option_id": "green"}, headers=member(svc, m, "v0"))
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["pointer"] == "/option_id"
+
+
+async def test_a_member_likes_a_post_once_and_the_first_like_is_announced(svc: ServiceHarness) -> None:
+    m = merchant()
+    group = await make_group(svc, m)
+    await join(svc, m, group, "ann", "bo")
+    post = await published_post(svc, m, {"kind": "text", "title": "new arrivals", "group_ids": [str(group)]})
+    url = f"/v1/posts/{post['id']}/likes"
+
+    # ann taps like five times at once: one like lands, the others answer with it
+    taps = await asyncio.gather(*(svc.client.post(url, headers=member(svc, m, "ann")) for _ in range(5)))
+    assert sorted(t.status_code for t in taps) == [200, 200, 200, 200, 201]
+    assert {t.json()["liked_at"] for t in taps} == {taps[0].json()["liked_at"]}
+    second = await svc.client.post(url, headers=member(svc, m, "bo"))
+    assert second.status_code == 201
+    assert second.json()["likes"] == 2
+    assert (await svc.client.post(url, headers=member(svc, m, "mallory"))).status_code == 403
+    assert (await svc.client.post(url, headers=svc.auth(m))).status_code == 403, "staff do not like"
+
+    await svc.publish_outbox()
+    async with TopicReader(svc.settings, Topic.CONTENT.value) as reader:
+
+        async def likes() -> list[Any]:
+            await reader.read_available()
+            return [e for e in reader.envelopes() if e.type == "content.post_liked.v1" and e.merchant_id == m]
+
+        announced = await eventually(likes, until=lambda found: len(found) >= 2)
+    assert sorted(e.data["customer_id"] for e in announced) == ["ann", "bo"]
+    assert {e.data["group_id"] for e in announced} == {str(group)}
 
 
 async def test_a_closed_poll_refuses_votes(svc: ServiceHarness) -> None:

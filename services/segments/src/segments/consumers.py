@@ -25,6 +25,7 @@ from meadow_contracts import (
     MemberRemoved,
     OrderPaid,
     OrderRefunded,
+    PostLiked,
     ProductFavorited,
     TierChanged,
     Topic,
@@ -309,6 +310,28 @@ async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Vo
             ]
         )
         await _reevaluate(uow, merchant, {}, created)  # votes feed no rule; a new customer still counts
+
+
+@handlers.on(PostLiked)
+async def on_post_liked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[PostLiked]]) -> None:
+    for merchant, events in by_merchant(deliveries).items():
+        customers = [e.customer_id for e in events]
+        created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.liked_at) for e in events])
+        await uow.facts.add_activities(
+            [
+                {
+                    "merchant": merchant,
+                    # a member likes a post once: the id is post and customer, as a vote's
+                    "activity_id": str(uuid5(NAMESPACE_URL, f"meadow:like:{e.post_id}:{e.customer_id}")),
+                    "customer_id": e.customer_id,
+                    "group_id": str(e.group_id) if e.group_id else None,
+                    "kind": "like",
+                    "at": e.liked_at,
+                }
+                for e in events
+            ]
+        )
+        await _reevaluate(uow, merchant, _touch(customers, "activity"), created)
 
 
 @handlers.on(InviteAccepted)

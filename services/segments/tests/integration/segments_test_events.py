@@ -19,6 +19,7 @@ from meadow_contracts import (
     OrderLine,
     OrderPaid,
     OrderRefunded,
+    PostLiked,
     ProductFavorited,
     RefundedLine,
     VoteCast,
@@ -94,6 +95,11 @@ def joined(merchant: str, customer: str, group: str, at: datetime | None = None)
 
 def left(merchant: str, customer: str, group: str, at: datetime) -> Envelope:
     event = MemberLeft(group_id=UUID(group), subgroup_id=uuid4(), customer_id=customer, left_at=at)
+    return wrap(event, merchant, customer)
+
+
+def liked(merchant: str, customer: str, group: str) -> Envelope:
+    event = PostLiked(post_id=uuid4(), group_id=UUID(group), customer_id=customer, liked_at=datetime.now(UTC))
     return wrap(event, merchant, customer)
 
 

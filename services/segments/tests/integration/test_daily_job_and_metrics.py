@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from segments_test_events import commented, feed, joined, order_paid
+from segments_test_events import commented, feed, joined, liked, order_paid
 
 from meadow_contracts import Topic
 from meadow_runtime.settings import Settings
@@ -61,6 +61,8 @@ async def test_group_metrics_per_day(svc: ServiceHarness, settings: Settings) ->
         joined(merchant, lurker, group),
         commented(merchant, member, group),
         commented(merchant, member, group, kind="check_in"),
+        liked(merchant, member, group),
+        liked(merchant, lurker, group),
         order_paid(merchant, member, ("p", "formula", 3000)),
         order_paid(merchant, outsider, ("p", "formula", 1000)),
         order_paid(merchant, outsider, ("p", "formula", 2000)),
@@ -76,9 +78,10 @@ async def test_group_metrics_per_day(svc: ServiceHarness, settings: Settings) ->
     assert yesterday["size"] == 0
     assert day["size"] == 2
     assert day["new_members"] == 2
-    assert day["daily_active_members"] == 1
+    assert day["daily_active_members"] == 2, "a like is activity too"
     assert day["comments"] == 1
     assert day["check_ins"] == 1
+    assert day["likes"] == 2
     assert day["member_conversion_rate"] == 0.5
     assert day["member_aov_minor"] == 3000
     assert day["non_member_aov_minor"] == 1500

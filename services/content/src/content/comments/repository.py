@@ -1,4 +1,4 @@
-"""Comments, check-ins, buyer shows, questions, and poll votes."""
+"""Comments, check-ins, buyer shows, questions, poll votes and likes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import comments, votes
+from ..models import comments, likes, votes
 
 
 class CommentRepository:
@@ -75,6 +75,40 @@ class CommentRepository:
         )
         cast_at: datetime | None = await self._session.scalar(statement)
         return cast_at
+
+    async def add_like(
+        self, merchant_id: str, post_id: UUID, customer_id: str, group_id: UUID | None
+    ) -> datetime | None:
+        """Record the like unless the member already liked the post; returns when it was made."""
+        statement = (
+            pg_insert(likes)
+            .values(merchant_id=merchant_id, post_id=post_id, customer_id=customer_id, group_id=group_id)
+            .on_conflict_do_nothing()
+            .returning(likes.c.liked_at)
+        )
+        liked_at: datetime | None = await self._session.scalar(statement)
+        return liked_at
+
+    async def like_of(self, merchant_id: str, post_id: UUID, customer_id: str) -> datetime | None:
+        liked_at: datetime | None = await self._session.scalar(
+            select(likes.c.liked_at).where(
+                likes.c.merchant_id == merchant_id,
+                likes.c.post_id == post_id,
+                likes.c.customer_id == customer_id,
+            )
+        )
+        return liked_at
+
+    async def like_count(self, merchant_id: str, post_id: UUID) -> int:
+        count: int = (
+            await self._session.scalar(
+                select(func.count())
+                .select_from(likes)
+                .where(likes.c.merchant_id == merchant_id, likes.c.post_id == post_id)
+            )
+            or 0
+        )
+        return count
 
     async def vote_counts(self, merchant_id: str, post_id: UUID) -> dict[str, int]:
         rows = await self._session.execute(

@@ -109,6 +109,7 @@ async def group_metrics(
                 daily_active_members=row["active"],
                 comments=row["comments"],
                 check_ins=row["check_ins"],
+                likes=row["likes"],
                 revisit_rate=_ratio(row["revisited"], row["active"]),
                 member_conversion_rate=_ratio(row["member_buyers"], row["size"]),
                 non_member_conversion_rate=_ratio(row["other_buyers"], non_members),

@@ -31,9 +31,12 @@ GROUP_METRICS = text(
         (SELECT count(DISTINCT a.customer_id) FROM acts a WHERE a.occurred_at >= d.starts
             AND a.occurred_at < d.ends)
             AS active,
-        (SELECT count(*) FROM acts a WHERE a.kind <> 'check_in' AND a.occurred_at >= d.starts
+        (SELECT count(*) FROM acts a WHERE a.kind NOT IN ('check_in', 'like') AND a.occurred_at >= d.starts
             AND a.occurred_at < d.ends)
             AS comments,
+        (SELECT count(*) FROM acts a WHERE a.kind = 'like' AND a.occurred_at >= d.starts
+            AND a.occurred_at < d.ends)
+            AS likes,
         (SELECT count(*) FROM acts a WHERE a.kind = 'check_in' AND a.occurred_at >= d.starts
             AND a.occurred_at < d.ends)
             AS check_ins,

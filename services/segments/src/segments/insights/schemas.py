@@ -59,9 +59,10 @@ class GroupDay(BaseModel):
     day: date
     size: int
     new_members: int
-    daily_active_members: int
-    comments: int
+    daily_active_members: int = Field(description="members who commented, checked in or liked that day")
+    comments: int = Field(description="comments, buyer shows and questions (check-ins and likes apart)")
     check_ins: int
+    likes: int = Field(description="likes of posts given that day by customers in this group")
     revisit_rate: float | None = Field(
         description="share of the day's active members active again within 7 days"
     )
