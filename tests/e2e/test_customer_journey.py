@@ -194,3 +194,18 @@ async def test_a_members_daily_check_in_on_a_published_post_earns_capped_points(
         f"/v1/posts/{post_id}/comments", json={"kind": "check_in", "body": "hi"}, headers=stranger
     )
     assert refused.status_code in {403, 404, 422}, refused.text
+
+    # The fan likes the call too; segments, hearing it all through Kafka, counts the group's day.
+    liked = await content.client.post(f"/v1/posts/{post_id}/likes", headers=fan)
+    assert liked.status_code == 201, liked.text
+    segments, today = services["segments"], datetime.now(UTC).date().isoformat()
+
+    async def todays_metrics() -> dict[str, Any] | None:
+        response = await segments.client.get(
+            f"/v1/groups/{group_id}/metrics", params={"from": today, "to": today}, headers=owner
+        )
+        day: dict[str, Any] = response.json()["days"][0]
+        return day if day["likes"] == 1 and day["check_ins"] == 2 else None
+
+    day = await pump_until(services, todays_metrics)
+    assert (day["size"], day["new_members"], day["daily_active_members"]) == (1, 1, 1)
