@@ -245,6 +245,7 @@ CONTENT_TABLES = (
     posts,
     comments,
     votes,
+    likes,
     lotteries,
     webhook_endpoints,
     webhook_deliveries,

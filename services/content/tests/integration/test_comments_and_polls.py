@@ -149,8 +149,10 @@ async def test_a_member_likes_a_post_once_and_the_first_like_is_announced(svc: S
     second = await svc.client.post(url, headers=member(svc, m, "bo"))
     assert second.status_code == 201
     assert second.json()["likes"] == 2
+    before = await row_counts(svc, m)
     assert (await svc.client.post(url, headers=member(svc, m, "mallory"))).status_code == 403
     assert (await svc.client.post(url, headers=svc.auth(m))).status_code == 403, "staff do not like"
+    assert await row_counts(svc, m) == before
 
     await svc.publish_outbox()
     async with TopicReader(svc.settings, Topic.CONTENT.value) as reader:

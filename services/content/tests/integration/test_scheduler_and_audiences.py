@@ -223,6 +223,7 @@ async def test_openapi_documents_the_api(svc: ServiceHarness) -> None:
         "/v1/campaigns",
         "/v1/posts/{post_id}/comments",
         "/v1/posts/{post_id}/votes",
+        "/v1/posts/{post_id}/likes",
         "/v1/lotteries/{lottery_id}/verify",
         "/v1/webhooks",
         "/v1/webhooks/deliveries/{delivery_id}/retry",

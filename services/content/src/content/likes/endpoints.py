@@ -17,8 +17,9 @@ router = APIRouter(prefix="/v1", tags=["likes"])
 
 @router.post(
     "/posts/{post_id}/likes",
+    status_code=201,
     response_model=service.LikeOut,
-    responses={200: {"description": "liked before: nothing changed"}, 201: {"description": "liked now"}},
+    responses={200: {"model": service.LikeOut, "description": "liked before: nothing changed"}},
 )
 async def like_post(post_id: UUID, uow: ContentUoW, principal: CurrentPrincipal) -> Response:
     """A member likes a post they can see, once: liking again changes nothing (so a retry is safe

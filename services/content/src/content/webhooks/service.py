@@ -34,6 +34,7 @@ SUBSCRIBABLE = (
     "content.post_published.v1",
     "content.comment_created.v1",
     "content.vote_cast.v1",
+    "content.post_liked.v1",
     "content.lottery_drawn.v1",
 )
 
