@@ -467,3 +467,20 @@ async def test_an_event_id_sent_again_with_another_body_is_refused(svc: ServiceH
     changed = await svc.client.post("/v1/ingest/order_paid", json={"events": [other]}, headers=key)
     assert changed.status_code == 409, "the same key for another request"
     assert await svc.publish_outbox() == 2, "the first order, and the same order again under the key"
+
+
+async def test_ensure_customers_reports_only_the_customers_it_created(svc: ServiceHarness) -> None:
+    """An existing customer moved back to an earlier first sighting is updated, not created: it must not
+    be re-evaluated as new (against every segment)."""
+    merchant, now = f"m-ensure-{uuid4()}", datetime.now(UTC)
+    earlier = now - timedelta(days=3)
+    async with svc.uow() as uow:
+        assert await uow.facts.ensure_customers(merchant, [("x", now)]) == {"x"}
+        created = await uow.facts.ensure_customers(merchant, [("x", earlier), ("y", now), ("x", now)])
+        assert created == {"y"}
+        assert await uow.facts.ensure_customers(merchant, [("x", now), ("y", now)]) == set()
+        seen = await uow.session.execute(
+            text("SELECT customer_id, first_seen_at FROM customers WHERE merchant_id = :m ORDER BY 1"),
+            {"m": merchant},
+        )
+        assert seen.all() == [("x", earlier), ("y", now)]
