@@ -115,6 +115,21 @@ def field_problem(
 UNSTORABLE_SQLSTATES = frozenset({"22001", "22003", "22008", "22021", "22P05"})
 
 
+# Failures of a transaction that says nothing about the request: a deadlock Postgres broke by aborting
+# this side, a serialization failure, a lock not available in time. The transaction rolled back; the
+# same request, sent again, can succeed: a 503 asking for a retry, not a 500.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def transient_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.PostgresError) and seen.sqlstate in TRANSIENT_SQLSTATES:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def unstorable_value(exc: BaseException) -> str | None:
     """The database's reason, if `exc` is a value of the request that Postgres could not take, or an int the
     driver could not encode (beyond 64 bits); found under SQLAlchemy's wrappers, which keep the driver's
@@ -152,6 +167,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         return response
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        if transient_failure(exc):
+            log.warning("transient database failure: %s", exc, extra={"path": request.url.path})
+            response = problem_response(
+                Problem(
+                    503,
+                    "Try again",
+                    "The request met a concurrent one and was undone; send it again.",
+                    type_="transient-failure",
+                ),
+                request,
+            )
+            response.headers["Retry-After"] = "1"
+            return response
         reason = unstorable_value(exc)
         if reason is None:
             raise exc  # not the client's value: the 500 below, logged

@@ -1,13 +1,16 @@
-"""Which database errors are the request's values (a 422) and which are the server's own (a 500)."""
+"""Which database errors are the request's values (a 422), which are worth a retry (a 503), and which
+are the server's own (a 500)."""
 
 from __future__ import annotations
 
 import asyncpg
+import httpx
 import pytest
 from asyncpg.exceptions._base import DataError as ArgumentError  # asyncpg's client-side encoding error
+from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
-from meadow_runtime.errors import unstorable_value
+from meadow_runtime.errors import install_problem_handlers, transient_failure, unstorable_value
 
 
 def _wrapped(error: BaseException) -> DBAPIError:
@@ -51,3 +54,35 @@ def test_values_the_database_cannot_take_are_the_requests(error: BaseException) 
 def test_the_servers_own_failures_are_not(error: BaseException) -> None:
     assert unstorable_value(error) is None
     assert unstorable_value(_wrapped(error)) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+        asyncpg.exceptions.SerializationError("could not serialize access"),
+        asyncpg.exceptions.LockNotAvailableError("could not obtain lock"),
+    ],
+)
+async def test_a_transaction_undone_by_a_concurrent_one_is_a_503_to_retry(error: BaseException) -> None:
+    assert transient_failure(error)
+    assert transient_failure(_wrapped(error))
+    assert unstorable_value(_wrapped(error)) is None
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/v1/things")
+    async def fail() -> None:
+        raise _wrapped(error)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.post("/v1/things")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_other_failures_are_not_transient() -> None:
+    for error in (asyncpg.exceptions.UniqueViolationError("duplicate key"), RuntimeError("anything")):
+        assert not transient_failure(error)
+        assert not transient_failure(_wrapped(error))
