@@ -26,6 +26,7 @@ from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader, eventually
 from segments.definitions.service import update_segment
+from segments.facts.service import reevaluate_customers
 from segments.jobs import DailyReevaluationFailed, daily_reevaluation, refresh_rfm
 
 
@@ -484,3 +485,33 @@ async def test_ensure_customers_reports_only_the_customers_it_created(svc: Servi
             {"m": merchant},
         )
         assert seen.all() == [("x", earlier), ("y", now)]
+
+
+async def test_a_segment_created_while_a_batch_is_in_flight_has_the_batchs_customers(
+    svc: ServiceHarness,
+) -> None:
+    merchant, customer, now = f"m-inflight-{uuid4()}", "c-inflight", datetime.now(UTC)
+    buyers = {"key": "buyers", "name": "Buyers", "rule": {"kind": "purchased", "category": "formula"}}
+    async with svc.uow() as batch:  # what the consumer does with an order, not committed yet
+        await batch.facts.ensure_customers(merchant, [(customer, now)])
+        order = {
+            "order_id": "o1",
+            "customer_id": customer,
+            "paid_at": now,
+            "total_minor": 100,
+            "channel": None,
+        }
+        line = {**order, "line_id": "l1", "product_id": "p1", "category": "formula", "amount_minor": 100}
+        await batch.facts.add_orders(merchant, [order], [line])
+        await reevaluate_customers(batch, merchant, {customer: None}, now)
+        create = asyncio.ensure_future(
+            svc.client.post("/v1/segments", json=buyers, headers=svc.auth(merchant))
+        )
+        await eventually(
+            lambda: _waiting_on_an_advisory_lock(svc), until=lambda waiting: create.done() or waiting > 0
+        )
+        assert not create.done(), "the segment was created without waiting for the batch in flight"
+        await batch.commit()
+    created = await create
+    assert created.status_code == 201, created.text
+    assert await members(svc, merchant, "buyers") == {customer}

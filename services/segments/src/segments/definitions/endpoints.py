@@ -113,12 +113,7 @@ async def delete_segment(segment_key: str, principal: StaffPrincipal, uow: Segme
 @router.post("/{segment_key}/recompute", response_model=RecomputeOut, summary="Recompute members with SQL")
 async def recompute_segment(segment_key: str, principal: StaffPrincipal, uow: SegmentsUoW) -> RecomputeOut:
     principal.require_role("operator")
-    segment = await uow.definitions.get(principal.merchant_id, segment_key, lock=True)
-    if segment is None:
-        raise NotFound("segment", segment_key)
-    now = datetime.now(UTC)
-    result = await service.recompute(uow, segment, now)
-    await service.recompute_dependents(uow, principal.merchant_id, segment_key, now)  # as a save does
+    result = await service.recompute_saved(uow, principal.merchant_id, segment_key, datetime.now(UTC))
     await uow.commit()
     return RecomputeOut(
         segment_key=segment_key,

@@ -29,28 +29,35 @@ class StoredSegment:
 COLUMNS = "id, merchant_id, key, name, description, rule, version, created_at, updated_at"
 
 
+def _lock_name(merchant: str) -> str:
+    return f"meadow:segments:definitions:{merchant}"
+
+
 class DefinitionsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def lock_definitions_of(self, merchant: str) -> None:
-        """Serialise changes to one merchant's definitions until this transaction ends: a check across
-        several segments (no cycle of `in_segment`, no deletion of a segment in use) then sees every
-        change committed before it, where row locks would only hold the rows it read."""
+        """Serialise changes to one merchant's definitions, with each other and with every evaluation
+        under `all_of(share_lock=True)`, until this transaction ends. A check across several segments
+        (no cycle of `in_segment`, no deletion of a segment in use) then sees every change committed
+        before it, and a new segment's recompute sees every batch evaluated before it."""
         await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"),
-            {"lock": f"meadow:segments:definitions:{merchant}"},
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"), {"lock": _lock_name(merchant)}
         )
 
     async def all_of(self, merchant: str, *, share_lock: bool = False) -> list[StoredSegment]:
-        """`share_lock` holds off a concurrent change of a definition until this transaction ends, so
-        incremental evaluation never writes memberships by a rule that a recompute just replaced."""
+        """`share_lock`: the definitions as evaluation uses them, held until this transaction ends. A
+        change of them (which takes the lock exclusively) waits for the evaluations in flight, and they
+        wait for it: memberships are never written by a rule that a recompute just replaced, and a
+        segment created meanwhile is never missed by a batch its recompute could not see."""
+        if share_lock:
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:lock, 0))"),
+                {"lock": _lock_name(merchant)},
+            )
         result = await self.session.execute(
-            text(
-                f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m ORDER BY key"
-                + (" FOR SHARE" if share_lock else "")
-            ),
-            {"m": merchant},
+            text(f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m ORDER BY key"), {"m": merchant}
         )
         return [StoredSegment(**row._mapping) for row in result]
 

@@ -207,6 +207,18 @@ async def recompute(uow: SegmentsUnitOfWork, segment: StoredSegment, now: dateti
     return Recomputed(len(entered), len(exited), len(new))
 
 
+async def recompute_saved(uow: SegmentsUnitOfWork, merchant: str, key: str, now: datetime) -> Recomputed:
+    """A manual recompute of a saved segment, and of the segments that refer to it, as a save does; under
+    the definitions' lock, so no evaluation in flight writes the same memberships meanwhile."""
+    await uow.definitions.lock_definitions_of(merchant)
+    segment = await uow.definitions.get(merchant, key)
+    if segment is None:
+        raise NotFound("segment", key)
+    result = await recompute(uow, segment, now)
+    await recompute_dependents(uow, merchant, key, now)
+    return result
+
+
 async def recompute_dependents(
     uow: SegmentsUnitOfWork, merchant: str, changed_key: str, now: datetime
 ) -> None:
