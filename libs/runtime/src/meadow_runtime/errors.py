@@ -2,7 +2,9 @@
 
 Validation errors become 422 with each failing field as a JSON pointer; domain errors raise `Problem`.
 A value that passed validation but that Postgres refuses to store is the client's input too: 422 (see
-`unstorable_value`). Nothing escapes as an HTML page or a bare string.
+`unstorable_value`). A transaction undone by a concurrent one (deadlock, serialization failure, lock
+timeout) is a 503 with Retry-After (see `transient_failure`). Nothing escapes as an HTML page or a bare
+string.
 """
 
 from __future__ import annotations

@@ -49,17 +49,22 @@ E = TypeVar("E", bound=Event)
 Rows = dict[str, list[dict[str, Any]]]
 
 
-def by_merchant(deliveries: Sequence[Delivery[E]]) -> dict[str, list[E]]:
-    grouped: dict[str, list[E]] = defaultdict(list)
-    for delivery in deliveries:
-        grouped[delivery.envelope.merchant_id].append(delivery.event)
-    return grouped
+async def by_merchant(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[E]]) -> dict[str, list[E]]:
+    """The run's events per merchant, each merchant's definitions lock held (shared) first."""
+    return {m: [e for e, _ in run] for m, run in (await by_merchant_with_times(uow, deliveries)).items()}
 
 
-def by_merchant_with_times(deliveries: Sequence[Delivery[E]]) -> dict[str, list[tuple[E, datetime]]]:
+async def by_merchant_with_times(
+    uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[E]]
+) -> dict[str, list[tuple[E, datetime]]]:
+    """As `by_merchant`, with each event's envelope time. The lock is taken before the handler writes
+    (and so locks) any customer row, in merchant order: a save waiting for it then never sits between
+    two batches of which one waits for the other's rows."""
     grouped: dict[str, list[tuple[E, datetime]]] = defaultdict(list)
     for delivery in deliveries:
         grouped[delivery.envelope.merchant_id].append((delivery.event, delivery.envelope.time))
+    for merchant in sorted(grouped):
+        await uow.definitions.hold_definitions_shared(merchant)
     return grouped
 
 
@@ -80,7 +85,7 @@ def _touch(customers: Sequence[str], *kinds: str) -> dict[str, set[str]]:
 
 @handlers.on(OrderPaid)
 async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderPaid]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         customers = [e.customer_id for e in events]
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.paid_at) for e in events])
         orders = [
@@ -130,7 +135,7 @@ class RefundOfAnotherCustomersOrder(ValueError):
 
 @handlers.on(OrderRefunded)
 async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[OrderRefunded]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         owners = await uow.facts.customers_of_orders(merchant, [e.order_id for e in events])
         for e in events:
             if owners.get(e.order_id, e.customer_id) != e.customer_id:
@@ -160,7 +165,7 @@ async def on_order_refunded(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
 async def on_profile_updated(
     uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CustomerProfileUpdated]]
 ) -> None:
-    for merchant, run in by_merchant_with_times(deliveries).items():
+    for merchant, run in (await by_merchant_with_times(uow, deliveries)).items():
         events = [e for e, _ in run]
         customers = [e.customer_id for e in events]
         # a profile update says nothing of when it happened but its envelope's time
@@ -185,7 +190,7 @@ async def on_profile_updated(
 
 @handlers.on(ProductFavorited)
 async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[ProductFavorited]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         created = await uow.facts.ensure_customers(
             merchant, [(e.customer_id, e.favorited_at) for e in events]
         )
@@ -209,7 +214,7 @@ async def on_favorited(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Pr
 
 @handlers.on(MemberJoined)
 async def on_member_joined(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberJoined]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         customers = [e.customer_id for e in events]
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.joined_at) for e in events])
         await uow.facts.join_groups(
@@ -238,7 +243,7 @@ def _leaving(
 
 @handlers.on(MemberLeft)
 async def on_member_left(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberLeft]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         await uow.facts.leave_groups(
             _leaving(events, merchant, lambda e: [(str(e.group_id), e.customer_id, e.left_at)])
         )
@@ -247,7 +252,7 @@ async def on_member_left(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[
 
 @handlers.on(MemberRemoved)
 async def on_member_removed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberRemoved]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         await uow.facts.leave_groups(
             _leaving(events, merchant, lambda e: [(str(e.group_id), e.customer_id, e.removed_at)])
         )
@@ -256,7 +261,7 @@ async def on_member_removed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
 
 @handlers.on(MemberBlocked)
 async def on_member_blocked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[MemberBlocked]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         await uow.facts.leave_groups(
             _leaving(
                 events,
@@ -269,7 +274,7 @@ async def on_member_blocked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delive
 
 @handlers.on(CommentCreated)
 async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[CommentCreated]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         customers = [e.customer_id for e in events if not e.by_staff]
         created = await uow.facts.ensure_customers(
             merchant, [(e.customer_id, e.created_at) for e in events if not e.by_staff]
@@ -293,7 +298,7 @@ async def on_comment_created(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
 
 @handlers.on(VoteCast)
 async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[VoteCast]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.cast_at) for e in events])
         await uow.facts.add_activities(
             [
@@ -314,7 +319,7 @@ async def on_vote_cast(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[Vo
 
 @handlers.on(PostLiked)
 async def on_post_liked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[PostLiked]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         customers = [e.customer_id for e in events]
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.liked_at) for e in events])
         await uow.facts.add_activities(
@@ -336,7 +341,7 @@ async def on_post_liked(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[P
 
 @handlers.on(InviteAccepted)
 async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[InviteAccepted]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         referred = [
             e for e in events if e.inviter_customer_id and e.inviter_customer_id != e.invitee_customer_id
         ]
@@ -364,7 +369,7 @@ async def on_invite_accepted(uow: SegmentsUnitOfWork, deliveries: Sequence[Deliv
 
 @handlers.on(TierChanged)
 async def on_tier_changed(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[TierChanged]]) -> None:
-    for merchant, events in by_merchant(deliveries).items():
+    for merchant, events in (await by_merchant(uow, deliveries)).items():
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.changed_at) for e in events])
         await uow.facts.update_tiers(
             [{"merchant": merchant, "customer_id": e.customer_id, "rank": e.new_rank} for e in events]

@@ -42,8 +42,19 @@ class DefinitionsRepository:
         under `all_of(share_lock=True)`, until this transaction ends. A check across several segments
         (no cycle of `in_segment`, no deletion of a segment in use) then sees every change committed
         before it, and a new segment's recompute sees every batch evaluated before it."""
+        # An API request waits for the batches in flight (a second or so), not for ever: past the
+        # timeout it answers 503 with Retry-After (SQLSTATE 55P03), nothing written.
+        await self.session.execute(text("SET LOCAL lock_timeout = '10s'"))
         await self.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))"), {"lock": _lock_name(merchant)}
+        )
+
+    async def hold_definitions_shared(self, merchant: str) -> None:
+        """The lock `all_of(share_lock=True)` takes, taken ahead of it (a transaction holding it already
+        is granted it again at once)."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:lock, 0))"),
+            {"lock": _lock_name(merchant)},
         )
 
     async def all_of(self, merchant: str, *, share_lock: bool = False) -> list[StoredSegment]:
@@ -52,10 +63,7 @@ class DefinitionsRepository:
         wait for it: memberships are never written by a rule that a recompute just replaced, and a
         segment created meanwhile is never missed by a batch its recompute could not see."""
         if share_lock:
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:lock, 0))"),
-                {"lock": _lock_name(merchant)},
-            )
+            await self.hold_definitions_shared(merchant)
         result = await self.session.execute(
             text(f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m ORDER BY key"), {"m": merchant}
         )
