@@ -7,7 +7,9 @@ Per batch from `getmany`:
 3. only then commit the offsets, of the partitions still assigned (a rebalance during the batch hands the
    others to a consumer that re-reads them, and the inbox skips what this batch applied).
 If the batch fails, each event is retried alone in its own transaction; one that still fails after
-`consumer_max_attempts` goes to the DLQ with the error in its headers, and the partition moves on.
+`consumer_max_attempts` goes to the DLQ with the error in its headers, and the partition moves on. A
+transient database failure (deadlock, serialization failure) is retried with backoff first, without
+spending an attempt: it says nothing of the event.
 A crash anywhere replays from the last committed offset, and the inbox makes the replay harmless.
 """
 
@@ -29,6 +31,7 @@ from pydantic import ValidationError
 from meadow_contracts import Envelope, Event, UnknownEventType, dlq_topic
 from meadow_contracts.registry import decode_envelope
 
+from .errors import transient_failure
 from .inbox import claim_new
 from .kafka import create_consumer
 from .settings import Settings
@@ -42,6 +45,9 @@ from .telemetry import (
 from .uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+# Retries of an event undone by a concurrent transaction (deadlock, serialization failure) before its
+# failures start to count as attempts: about 9 s of backoff in all.
+TRANSIENT_WAITS = 8
 
 E = TypeVar("E", bound=Event)
 U = TypeVar("U", bound=UnitOfWork)
@@ -288,13 +294,21 @@ class ConsumerRunner(Generic[U]):
     ) -> None:
         for delivery in deliveries:
             error: Exception | None = None
-            for _attempt in range(self._settings.consumer_max_attempts):
+            attempts = waits = 0
+            while attempts < self._settings.consumer_max_attempts:
                 try:
                     await self._apply([delivery])
                     error = None
                     break
                 except Exception as failure:  # the handler's own bug or a transient DB error alike
                     error = failure
+                    # A deadlock or serialization failure says nothing of the event: wait for the
+                    # other transaction, with backoff, without spending an attempt, a few times.
+                    if transient_failure(failure) and waits < TRANSIENT_WAITS:
+                        waits += 1
+                        await asyncio.sleep(min(0.05 * 2**waits, 2.0))  # backoff, not synchronisation
+                        continue
+                    attempts += 1
             if error is not None:
                 await self._dead_letter(
                     records[(delivery.topic, delivery.partition, delivery.offset)],

@@ -25,7 +25,13 @@ from meadow_runtime.telemetry import memory_exporter
 from meadow_runtime.testing.harness import ServiceHarness, running_service
 from meadow_runtime.testing.infrastructure import Infrastructure
 from meadow_runtime.testing.kafka import TopicReader, eventually, produce
-from testbed.service import FAIL_FOR_CUSTOMER, MIGRATIONS_DIR, SERVICE
+from testbed.service import (
+    DEADLOCKING_CUSTOMER,
+    DEADLOCKS_BEFORE_SUCCESS,
+    FAIL_FOR_CUSTOMER,
+    MIGRATIONS_DIR,
+    SERVICE,
+)
 
 TOPIC = Topic.COMMERCE_CUSTOMERS.value
 
@@ -276,6 +282,21 @@ async def test_d_poison_messages_go_to_the_dlq_and_the_partition_moves_on(
     assert any("RuntimeError" in e for e in errors), errors
     attempts = [dict(r.headers)["dlq.attempts"] for r in dead.records]
     assert attempts.count(str(settings.consumer_max_attempts).encode()) == 1
+
+
+async def test_d_an_event_undone_by_deadlocks_is_retried_past_its_attempts_and_applied_once(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    """More deadlocks than `consumer_max_attempts`: they say nothing of the event, which must not end in
+    the DLQ."""
+    assert settings.consumer_max_attempts < DEADLOCKS_BEFORE_SUCCESS
+    event = Envelope(
+        type=CustomerProfileUpdated.event_type, source="t", merchant_id="m1", subject="deadlocks",
+        data={"customer_id": DEADLOCKING_CUSTOMER},
+    )  # fmt: skip
+    await produce(settings, TOPIC, event)
+    await testbed.consume()
+    assert (await _effects(settings))[event.id] == 1, "applied once, not dead-lettered"
 
 
 async def test_e_a_rolled_back_transaction_publishes_nothing(

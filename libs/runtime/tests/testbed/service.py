@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Integer, String, Table, Uuid, insert
@@ -35,6 +36,10 @@ effects = Table(
 
 handlers = HandlerRegistry()
 FAIL_FOR_CUSTOMER = "always-fails"
+# A customer whose event is undone by "deadlocks" this many times before it applies (kept per process).
+DEADLOCKING_CUSTOMER = "deadlocks-first"
+DEADLOCKS_BEFORE_SUCCESS = 4
+deadlocks_met: dict[str, int] = {}
 UNSERVED_CITY = "Atlantis"
 
 
@@ -43,6 +48,12 @@ async def record_effects(uow: Any, deliveries: Sequence[Delivery[CustomerProfile
     for delivery in deliveries:
         if delivery.event.customer_id == FAIL_FOR_CUSTOMER:
             raise RuntimeError("this handler cannot apply the event")
+        if delivery.event.customer_id == DEADLOCKING_CUSTOMER:
+            met = deadlocks_met[str(delivery.envelope.id)] = (
+                deadlocks_met.get(str(delivery.envelope.id), 0) + 1
+            )
+            if met <= DEADLOCKS_BEFORE_SUCCESS:
+                raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected (testbed)")
     await uow.session.execute(
         insert(effects),
         [
