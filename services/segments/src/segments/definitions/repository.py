@@ -78,12 +78,9 @@ class DefinitionsRepository:
             by_merchant[row.merchant_id].append(StoredSegment(**row._mapping))
         return by_merchant
 
-    async def get(self, merchant: str, key: str, *, lock: bool = False) -> StoredSegment | None:
+    async def get(self, merchant: str, key: str) -> StoredSegment | None:
         result = await self.session.execute(
-            text(
-                f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m AND key = :k"
-                + (" FOR UPDATE" if lock else "")
-            ),
+            text(f"SELECT {COLUMNS} FROM segments WHERE merchant_id = :m AND key = :k"),
             {"m": merchant, "k": key},
         )
         row = result.first()

@@ -114,7 +114,7 @@ async def update_segment(
     uow: SegmentsUnitOfWork, merchant: str, key: str, name: str, description: str, raw_rule: dict[str, Any]
 ) -> tuple[StoredSegment, Recomputed]:
     await uow.definitions.lock_definitions_of(merchant)
-    current = await uow.definitions.get(merchant, key, lock=True)
+    current = await uow.definitions.get(merchant, key)
     if current is None:
         raise NotFound("segment", key)
     rule = await validated_rule(uow, merchant, raw_rule, saving_key=key)
@@ -135,7 +135,7 @@ async def update_segment(
 
 async def delete_segment(uow: SegmentsUnitOfWork, merchant: str, key: str) -> None:
     await uow.definitions.lock_definitions_of(merchant)
-    current = await uow.definitions.get(merchant, key, lock=True)
+    current = await uow.definitions.get(merchant, key)
     if current is None:
         raise NotFound("segment", key)
     users = [s.key for s in await uow.definitions.all_of(merchant) if key in _references(s.rule)]

@@ -35,11 +35,11 @@ async def ingest_events(
             403, "Forbidden", "Ingest needs a service token or the operator role.", type_="forbidden"
         )
     model = service.model_for(event_type)
-    envelopes = service.build_envelopes(model, principal.merchant_id, batch.events)
+    ingestibles = service.build_envelopes(model, principal.merchant_id, batch.events)
 
     async def publish() -> IngestResult:
         accepted, duplicates = await service.ingest(
-            uow, principal.merchant_id, model, envelopes, batch.events
+            uow, principal.merchant_id, model, ingestibles, batch.events
         )
         return IngestResult(accepted=accepted, duplicates=duplicates)
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from pydantic import ValidationError
@@ -84,11 +84,16 @@ def _data_path(item: dict[str, Any], index: int) -> tuple[object, ...]:
     return ("events", index, "data") if isinstance(item.get("data"), dict) else ("events", index)
 
 
-def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any]]) -> list[Envelope]:
+class Ingestible(NamedTuple):
+    envelope: Envelope
+    event: Event  # the envelope's body, validated
+
+
+def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any]]) -> list[Ingestible]:
     """Every item validated first: one bad item refuses the whole batch, naming each bad field."""
     errors: list[dict[str, str]] = []
     wrong_merchant: list[dict[str, str]] = []
-    envelopes: list[Envelope] = []
+    envelopes: list[Ingestible] = []
     for index, item in enumerate(items):
         is_envelope = isinstance(item.get("data"), dict)
         data = item["data"] if is_envelope else item
@@ -149,7 +154,7 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
         except ValueError as error:
             errors.append({"pointer": _pointer("events", index), "detail": f"invalid envelope: {error}"})
             continue
-        envelopes.append(envelope)
+        envelopes.append(Ingestible(envelope, event))
     if wrong_merchant:
         raise _refused(403, "Forbidden", "forbidden", wrong_merchant)
     if errors:
@@ -160,14 +165,8 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
 def _most_specific(errors: list[Any]) -> list[Any]:
     """Pydantic reports a list whose item is invalid twice: at the item's field, and at the list as too
     short (the bad item did not count). The second says nothing new."""
-    return [
-        e
-        for e in errors
-        if not any(
-            len(other["loc"]) > len(e["loc"]) and other["loc"][: len(e["loc"])] == e["loc"]
-            for other in errors
-        )
-    ]
+    enclosing = {tuple(e["loc"][:n]) for e in errors for n in range(1, len(e["loc"]))}
+    return [e for e in errors if tuple(e["loc"]) not in enclosing]
 
 
 def _refused(status: int, title: str, type_: str, errors: list[dict[str, str]]) -> Problem:
@@ -196,14 +195,16 @@ async def ingest(
     uow: SegmentsUnitOfWork,
     merchant: str,
     model: type[Event],
-    envelopes: list[Envelope],
+    ingestibles: list[Ingestible],
     items: list[dict[str, Any]],
 ) -> tuple[list[UUID], list[UUID]]:
+    envelopes = [i.envelope for i in ingestibles]
     await _refuse_ids_of_other_merchants(uow, merchant, envelopes)
-    digests = [_digest(model, e) for e in envelopes]
+    digests = [_digest(i.event) for i in ingestibles]
     _refuse_ids_given_twice_with_other_bodies(envelopes, digests)
-    if model is OrderRefunded:
-        await _refuse_refunds_of_other_customers(uow, merchant, envelopes, items)
+    refunds = [i.event for i in ingestibles if isinstance(i.event, OrderRefunded)]
+    if refunds:
+        await _refuse_refunds_of_other_customers(uow, merchant, refunds, items)
     first_of_id: dict[UUID, tuple[Envelope, bytes]] = {}
     for envelope, digest in zip(envelopes, digests, strict=True):
         first_of_id.setdefault(envelope.id, (envelope, digest))
@@ -226,10 +227,10 @@ async def ingest(
     return [e.id for e in accepted], [e.id for e in unique if e.id not in fresh]
 
 
-def _digest(model: type[Event], envelope: Envelope) -> bytes:
+def _digest(event: Event) -> bytes:
     """Of the event's body alone (a retry may leave `time` out and have it filled in anew), without the
     fields left at their defaults, so a later contract's new optional field does not change it."""
-    body = model.model_validate(envelope.data).model_dump(mode="json", exclude_defaults=True)
+    body = event.model_dump(mode="json", exclude_defaults=True)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
 
 
@@ -273,10 +274,10 @@ async def _refuse_ids_ingested_with_other_bodies(
 
 
 async def _refuse_refunds_of_other_customers(
-    uow: SegmentsUnitOfWork, merchant: str, envelopes: list[Envelope], items: list[dict[str, Any]]
+    uow: SegmentsUnitOfWork, merchant: str, refunds: list[OrderRefunded], items: list[dict[str, Any]]
 ) -> None:
-    """The consumer would dead-letter a refund of another customer's order: refused here instead."""
-    refunds = [OrderRefunded.model_validate(e.data) for e in envelopes]
+    """The consumer would dead-letter a refund of another customer's order: refused here instead (a
+    batch is of one event type, so refunds and items are index for index)."""
     owners = await uow.facts.customers_of_orders(merchant, [r.order_id for r in refunds])
     errors = [
         {
