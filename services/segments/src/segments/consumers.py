@@ -167,10 +167,10 @@ async def on_profile_updated(
 ) -> None:
     for merchant, run in (await by_merchant_with_times(uow, deliveries)).items():
         events = [e for e, _ in run]
-        customers = [e.customer_id for e in events]
         # a profile update says nothing of when it happened but its envelope's time
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, at) for e, at in run])
-        await uow.facts.update_profiles(
+        # a profile sent again as it is changes no outcome: only the changed ones are re-evaluated
+        changed = await uow.facts.update_profiles(
             merchant,
             [
                 {
@@ -185,7 +185,7 @@ async def on_profile_updated(
                 for e in events
             ],
         )
-        await _reevaluate(uow, merchant, _touch(customers, "profile"), created)
+        await _reevaluate(uow, merchant, _touch(sorted(changed), "profile"), created)
 
 
 @handlers.on(ProductFavorited)

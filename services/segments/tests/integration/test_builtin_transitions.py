@@ -168,3 +168,20 @@ async def test_profile_updates_in_one_batch_apply_in_order(svc: ServiceHarness, 
         "channel": None,
     }
     assert view.json()["tags"] == {"gender": ["male"], "size": ["S"]}
+
+
+async def test_a_known_customers_profile_change_is_evaluated_and_a_resent_profile_is_not(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    merchant, customer = "m-profile", f"c-{uuid4()}"
+    await feed(svc, settings, profile(merchant, customer, gender="female", city="sh"))
+    await feed(svc, settings, profile(merchant, customer, gender="male", city="sh"))
+    assert {k for k in await memberships(svc, merchant, customer) if k.startswith("tag:gender")} == {
+        "tag:gender:male"
+    }
+    async with svc.uow() as uow:
+        resent = {"customer_id": customer, "gender": "male", "birth_year": None, "city": "sh"}
+        resent |= {"size": None, "channel": None}
+        assert await uow.facts.update_profiles(merchant, [resent]) == set()
+        assert await uow.facts.update_profiles(merchant, [resent | {"size": "L"}]) == {customer}
+        await uow.rollback()

@@ -339,11 +339,9 @@ def compile_predicate(rule: Rule, now: datetime) -> Predicate:
     """The rule as a Python function of one customer's facts, as of `now` (windows, age bands)."""
     match rule:
         case AllOf(all=parts):
-            compiled = [compile_predicate(p, now) for p in parts]
-            return lambda facts: all(p(facts) for p in compiled)
+            return _every([compile_predicate(p, now) for p in parts])
         case AnyOf(any=parts):
-            compiled = [compile_predicate(p, now) for p in parts]
-            return lambda facts: any(p(facts) for p in compiled)
+            return _some([compile_predicate(p, now) for p in parts])
         case NotRule(not_=inner):
             compiled_inner = compile_predicate(inner, now)
             return lambda facts: not compiled_inner(facts)
@@ -367,6 +365,40 @@ def compile_predicate(rule: Rule, now: datetime) -> Predicate:
         case Purchased() | Refunded() | Favorited():
             return _activity_predicate(rule, now)
     raise AssertionError(f"unhandled rule node {rule!r}")
+
+
+# `all(p(facts) for p in parts)` builds a generator on every call: ~2.5x the cost of a plain loop, ~4x
+# that of `a(facts) and b(facts)`, on the path every event about a customer takes.
+def _every(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda facts: first(facts) and second(facts)
+
+    def every(facts: CustomerFacts) -> bool:
+        for part in parts:  # noqa: SIM110 - the loop is the point (above)
+            if not part(facts):
+                return False
+        return True
+
+    return every
+
+
+def _some(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda facts: first(facts) or second(facts)
+
+    def some(facts: CustomerFacts) -> bool:
+        for part in parts:  # noqa: SIM110 - the loop is the point (above)
+            if part(facts):
+                return True
+        return False
+
+    return some
 
 
 def _profile_predicate(rule: ProfileIs, as_of_year: int) -> Predicate:

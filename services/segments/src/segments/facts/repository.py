@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -74,7 +73,9 @@ INSERT_REFUND_LINE = text(
     """
 )
 # One statement per batch. A missing value leaves the stored one as it is; of several updates of one
-# customer in the batch, the latest value of each field wins, as the events arrived in that order.
+# customer in the batch, the latest value of each field wins, as the events arrived in that order. Only
+# customers whose profile this changes are updated and returned: order systems re-send whole profiles,
+# and a re-sent one changes no rule's outcome.
 UPDATE_PROFILES = text(
     """
     UPDATE customers c SET
@@ -95,7 +96,10 @@ UPDATE_PROFILES = text(
         GROUP BY customer_id
     ) AS p
     WHERE c.merchant_id = :merchant AND c.customer_id = p.customer_id
-      AND num_nonnulls(p.gender, p.birth_year, p.city, p.size, p.channel) > 0
+      AND (c.gender, c.birth_year, c.city, c.size, c.channel) IS DISTINCT FROM
+          (coalesce(p.gender, c.gender), coalesce(p.birth_year, c.birth_year), coalesce(p.city, c.city),
+           coalesce(p.size, c.size), coalesce(p.channel, c.channel))
+    RETURNING c.customer_id
     """
 )
 INSERT_FAVORITE = text(
@@ -162,19 +166,25 @@ LOAD_CUSTOMERS = text(
     ORDER BY customer_id FOR UPDATE
     """
 )
-# Read by a statement of its own, after the customers are locked: a statement that waited for a row lock
-# still sees the snapshot it started with, which can predate the memberships the lock holder wrote.
-LOAD_MEMBERSHIPS = text(
+# Everything else about the locked customers, one row each, in one statement read after the lock: a
+# statement that waited for a row lock still sees the snapshot it started with, which can predate the
+# memberships the lock holder wrote. Each fact table is probed through its customer index; an aggregate
+# without GROUP BY yields one row, so a customer with none of a fact gets NULL arrays.
+LOAD_FACTS = text(
     """
-    SELECT u.customer_id, ARRAY(
-        SELECT m.segment_key FROM segment_memberships m
-        WHERE m.merchant_id = :merchant AND m.customer_id = u.customer_id) AS segment_keys
-    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
-    """
-)
-LOAD_LINES = text(
-    """
-    SELECT u.customer_id, l.orders, l.products, l.categories, l.amounts, l.paid
+    SELECT u.customer_id,
+           ARRAY(SELECT m.segment_key FROM segment_memberships m
+                 WHERE m.merchant_id = :merchant AND m.customer_id = u.customer_id) AS segment_keys,
+           l.orders, l.products, l.categories, l.amounts, l.paid,
+           r.refunds, r.orders, r.products, r.categories, r.amounts, r.refunded, r.complaints,
+           f.products, f.categories, f.favorited,
+           ARRAY(SELECT gm.group_id FROM group_members gm
+                 WHERE gm.merchant_id = :merchant AND gm.customer_id = u.customer_id AND gm.left_at IS NULL)
+               AS active_groups,
+           (SELECT max(ac.occurred_at) FROM activities ac
+            WHERE ac.merchant_id = :merchant AND ac.customer_id = u.customer_id AND ac.group_id IS NOT NULL)
+               AS last_group_activity_at,
+           rf.made, rf.bought
     FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
     CROSS JOIN LATERAL (
         SELECT array_agg(ol.order_id) AS orders, array_agg(ol.product_id) AS products,
@@ -182,61 +192,25 @@ LOAD_LINES = text(
                array_agg(ol.paid_at) AS paid
         FROM order_lines ol WHERE ol.merchant_id = :merchant AND ol.customer_id = u.customer_id
     ) AS l
-    WHERE l.orders IS NOT NULL
-    """
-)
-LOAD_REFUNDS = text(
-    """
-    SELECT r.customer_id, r.refund_id, r.order_id, r.product_id, r.category, r.amount_minor, r.refunded_at,
-           r.is_complaint
-    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
     CROSS JOIN LATERAL (
-        SELECT * FROM refund_lines rl WHERE rl.merchant_id = :merchant AND rl.customer_id = u.customer_id
+        SELECT array_agg(rl.refund_id) AS refunds, array_agg(rl.order_id) AS orders,
+               array_agg(rl.product_id) AS products, array_agg(rl.category) AS categories,
+               array_agg(rl.amount_minor) AS amounts, array_agg(rl.refunded_at) AS refunded,
+               array_agg(rl.is_complaint) AS complaints
+        FROM refund_lines rl WHERE rl.merchant_id = :merchant AND rl.customer_id = u.customer_id
     ) AS r
-    """
-)
-LOAD_FAVORITES = text(
-    """
-    SELECT f.customer_id, f.product_id, f.category, f.favorited_at
-    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
     CROSS JOIN LATERAL (
-        SELECT * FROM favorites fv WHERE fv.merchant_id = :merchant AND fv.customer_id = u.customer_id
+        SELECT array_agg(fv.product_id) AS products, array_agg(fv.category) AS categories,
+               array_agg(fv.favorited_at) AS favorited
+        FROM favorites fv WHERE fv.merchant_id = :merchant AND fv.customer_id = u.customer_id
     ) AS f
-    """
-)
-LOAD_GROUPS = text(
-    """
-    SELECT g.customer_id, g.group_id
-    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
-    CROSS JOIN LATERAL (
-        SELECT * FROM group_members gm
-        WHERE gm.merchant_id = :merchant AND gm.customer_id = u.customer_id AND gm.left_at IS NULL
-    ) AS g
-    """
-)
-LOAD_LAST_ACTIVITY = text(
-    """
-    SELECT u.customer_id, a.last_at
-    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
-    CROSS JOIN LATERAL (
-        SELECT max(occurred_at) AS last_at FROM activities ac
-        WHERE ac.merchant_id = :merchant AND ac.customer_id = u.customer_id AND ac.group_id IS NOT NULL
-    ) AS a
-    WHERE a.last_at IS NOT NULL
-    """
-)
-LOAD_REFERRALS = text(
-    """
-    SELECT u.customer_id AS inviter_id, r.made, r.bought
-    FROM unnest(CAST(:ids AS varchar[])) AS u(customer_id)
     CROSS JOIN LATERAL (
         SELECT count(*) AS made,
                count(*) FILTER (WHERE EXISTS (
                    SELECT 1 FROM orders o
-                   WHERE o.merchant_id = rf.merchant_id AND o.customer_id = rf.invitee_id)) AS bought
-        FROM referrals rf WHERE rf.merchant_id = :merchant AND rf.inviter_id = u.customer_id
-    ) AS r
-    WHERE r.made > 0
+                   WHERE o.merchant_id = rx.merchant_id AND o.customer_id = rx.invitee_id)) AS bought
+        FROM referrals rx WHERE rx.merchant_id = :merchant AND rx.inviter_id = u.customer_id
+    ) AS rf
     """
 )
 
@@ -381,20 +355,23 @@ class FactsRepository:
     async def add_refund_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_REFUND_LINE, rows)
 
-    async def update_profiles(self, merchant: str, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(
-                UPDATE_PROFILES,
-                {
-                    "merchant": merchant,
-                    "customer_ids": [r["customer_id"] for r in rows],
-                    "genders": [r["gender"] for r in rows],
-                    "birth_years": [r["birth_year"] for r in rows],
-                    "cities": [r["city"] for r in rows],
-                    "sizes": [r["size"] for r in rows],
-                    "channels": [r["channel"] for r in rows],
-                },
-            )
+    async def update_profiles(self, merchant: str, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Apply the updates; returns the customers whose profile they changed."""
+        if not rows:
+            return set()
+        changed = await self.session.execute(
+            UPDATE_PROFILES,
+            {
+                "merchant": merchant,
+                "customer_ids": [r["customer_id"] for r in rows],
+                "genders": [r["gender"] for r in rows],
+                "birth_years": [r["birth_year"] for r in rows],
+                "cities": [r["city"] for r in rows],
+                "sizes": [r["size"] for r in rows],
+                "channels": [r["channel"] for r in rows],
+            },
+        )
+        return set(changed.scalars())
 
     async def add_favorites(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_FAVORITE, rows)
@@ -423,57 +400,48 @@ class FactsRepository:
         params = {"merchant": merchant, "ids": sorted(set(customer_ids))}
         rows = await self.session.execute(LOAD_CUSTOMERS, params)
         columns = list(rows.keys())  # customer_id first; zip is ~5× cheaper than dict(row._mapping)
-        base = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
-        memberships: dict[str, frozenset[str]] = {
-            row.customer_id: frozenset(row.segment_keys)
-            for row in await self.session.execute(LOAD_MEMBERSHIPS, params)
-        }
-        lines: dict[str, tuple[PurchasedLine, ...]] = {
-            row.customer_id: tuple(
-                map(PurchasedLine, row.orders, row.products, row.categories, row.amounts, row.paid)
-            )
-            for row in await self.session.execute(LOAD_LINES, params)
-        }
-        refunds: dict[str, list[RefundedLine]] = defaultdict(list)
-        for row in await self.session.execute(LOAD_REFUNDS, params):
-            refunds[row.customer_id].append(
-                RefundedLine(
-                    row.refund_id,
-                    row.order_id,
-                    row.product_id,
-                    row.category,
-                    row.amount_minor,
-                    row.refunded_at,
-                    row.is_complaint,
+        profiles = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+        if not profiles:
+            return {}
+        params["ids"] = list(profiles)
+        facts: dict[str, CustomerFacts] = {}
+        for (
+            customer_id, segment_keys,
+            orders, products, categories, amounts, paid,
+            refunds, refunded_orders, refunded_products, refunded_categories, refunded_amounts, refunded_at,
+            complaints,
+            favorite_products, favorite_categories, favorited_at,
+            active_groups, last_group_activity_at, made, bought,
+        ) in await self.session.execute(LOAD_FACTS, params):  # fmt: skip
+            facts[customer_id] = CustomerFacts(
+                **profiles[customer_id],
+                lines=tuple(map(PurchasedLine, orders, products, categories, amounts, paid))
+                if orders
+                else (),
+                refunds=tuple(
+                    map(
+                        RefundedLine,
+                        refunds,
+                        refunded_orders,
+                        refunded_products,
+                        refunded_categories,
+                        refunded_amounts,
+                        refunded_at,
+                        complaints,
+                    )
                 )
+                if refunds
+                else (),
+                favorites=tuple(map(Favorite, favorite_products, favorite_categories, favorited_at))
+                if favorite_products
+                else (),
+                active_group_ids=frozenset(active_groups),
+                last_group_activity_at=last_group_activity_at,
+                referrals_made=made,
+                referred_buyers=bought,
+                segments=frozenset(segment_keys),
             )
-        favorites: dict[str, list[Favorite]] = defaultdict(list)
-        for row in await self.session.execute(LOAD_FAVORITES, params):
-            favorites[row.customer_id].append(Favorite(row.product_id, row.category, row.favorited_at))
-        groups: dict[str, set[str]] = defaultdict(set)
-        for row in await self.session.execute(LOAD_GROUPS, params):
-            groups[row.customer_id].add(row.group_id)
-        last_activity: dict[str, datetime] = {
-            row.customer_id: row.last_at for row in await self.session.execute(LOAD_LAST_ACTIVITY, params)
-        }
-        referrals: dict[str, tuple[int, int]] = {
-            row.inviter_id: (row.made, row.bought)
-            for row in await self.session.execute(LOAD_REFERRALS, params)
-        }
-        return {
-            customer_id: CustomerFacts(
-                **values,
-                lines=lines.get(customer_id, ()),
-                refunds=tuple(refunds[customer_id]),
-                favorites=tuple(favorites[customer_id]),
-                active_group_ids=frozenset(groups[customer_id]),
-                last_group_activity_at=last_activity.get(customer_id),
-                referrals_made=referrals.get(customer_id, (0, 0))[0],
-                referred_buyers=referrals.get(customer_id, (0, 0))[1],
-                segments=memberships[customer_id],
-            )
-            for customer_id, values in base.items()
-        }
+        return facts
 
     async def record_changes(
         self,
