@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from segments.domain.builtins import builtin_segments, lifecycle_stage
+from segments.domain.builtins import builtin_segments, lifecycle_stage, preferred_categories
 from segments.domain.evaluation import compile_segments, dependency_order, reevaluate
 from segments.domain.facts import CustomerFacts, PurchasedLine, RefundedLine
 from segments.domain.rules import parse_rule
@@ -70,6 +70,19 @@ def test_tags_and_advocacy() -> None:
         "c", active_group_ids=frozenset({"g"}), last_group_activity_at=NOW - timedelta(days=31)
     )
     assert "advocacy:fan" not in builtin_segments(quiet, NOW)
+
+
+def test_preferred_categories_rank_by_spend_then_name() -> None:
+    lines = (
+        paid("o1", 1, "toys", 500),
+        paid("o1", 1, "formula", 300),
+        paid("o2", 1, "formula", 300),
+        paid("o2", 1, "diapers", 600),
+        paid("o3", 1, "clothes", 600),
+    )
+    facts = CustomerFacts("c", lines=lines)
+    assert preferred_categories(facts, 3) == ["clothes", "diapers", "formula"]
+    assert preferred_categories(facts, 10) == ["clothes", "diapers", "formula", "toys"]
 
 
 def test_only_segments_reading_touched_facts_are_reevaluated() -> None:
