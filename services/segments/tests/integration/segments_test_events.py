@@ -108,14 +108,16 @@ def vote_cast(merchant: str, customer: str) -> Envelope:
     return wrap(event, merchant, customer)
 
 
-def commented(merchant: str, customer: str, group: str, kind: str = "comment") -> Envelope:
+def commented(
+    merchant: str, customer: str, group: str, kind: str = "comment", at: datetime | None = None
+) -> Envelope:
     event = CommentCreated(
         comment_id=uuid4(),
         post_id=uuid4(),
         group_id=UUID(group),
         customer_id=customer,
         kind=kind,  # type: ignore[arg-type]
-        created_at=datetime.now(UTC),
+        created_at=at or datetime.now(UTC),
     )
     return wrap(event, merchant, customer)
 

@@ -158,14 +158,15 @@ INVITERS_OF = text(
 # customer first: with that form the plan follows the table statistics, and on a table that grew since its
 # last ANALYZE the planner scanned all of the merchant's memberships / order lines (through another index)
 # for each batch. Memberships come as one array per customer: customers sit in dozens of segments.
-LOAD_CUSTOMERS = text(
-    """
+READ_CUSTOMERS = """
     SELECT customer_id, gender, birth_year, city, size, channel, tier_rank, lifecycle,
            r_score, f_score, m_score
     FROM customers WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
-    ORDER BY customer_id FOR UPDATE
-    """
-)
+    ORDER BY customer_id
+"""
+LOAD_CUSTOMERS = text(READ_CUSTOMERS + "FOR UPDATE")
+# A read-only view (the customer 360) neither waits for a batch re-evaluating the customer nor holds it up.
+VIEW_CUSTOMERS = text(READ_CUSTOMERS)
 # Everything else about the locked customers, one row each, in one statement read after the lock: a
 # statement that waited for a row lock still sees the snapshot it started with, which can predate the
 # memberships the lock holder wrote. Each fact table is probed through its customer index; an aggregate
@@ -395,10 +396,13 @@ class FactsRepository:
         result = await self.session.execute(INVITERS_OF, {"merchant": merchant, "ids": list(invitee_ids)})
         return [row[0] for row in result]
 
-    async def load(self, merchant: str, customer_ids: Sequence[str]) -> dict[str, CustomerFacts]:
-        """Facts of the given customers (that exist), their rows locked for this transaction."""
+    async def load(
+        self, merchant: str, customer_ids: Sequence[str], *, lock: bool = True
+    ) -> dict[str, CustomerFacts]:
+        """Facts of the given customers (that exist), their rows locked for this transaction unless
+        `lock=False` (to show them, not to re-evaluate them)."""
         params = {"merchant": merchant, "ids": sorted(set(customer_ids))}
-        rows = await self.session.execute(LOAD_CUSTOMERS, params)
+        rows = await self.session.execute(LOAD_CUSTOMERS if lock else VIEW_CUSTOMERS, params)
         columns = list(rows.keys())  # customer_id first; zip is ~5× cheaper than dict(row._mapping)
         profiles = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
         if not profiles:

@@ -27,7 +27,7 @@ MAX_METRIC_DAYS = 92
 async def customer_360(customer_id: str, principal: CurrentPrincipal, uow: SegmentsUoW) -> Customer360:
     principal.require_customer_access(customer_id)
     merchant = principal.merchant_id
-    facts = (await uow.facts.load(merchant, [customer_id])).get(customer_id)
+    facts = (await uow.facts.load(merchant, [customer_id], lock=False)).get(customer_id)
     if facts is None:
         raise NotFound("customer", customer_id)
     insights = InsightsRepository(uow.session)
@@ -98,8 +98,11 @@ async def group_metrics(
     if (last - first).days >= MAX_METRIC_DAYS:
         raise field_problem("/from", f"at most {MAX_METRIC_DAYS} days per request")
     rows = await InsightsRepository(uow.session).group_days(principal.merchant_id, group_id, first, last)
+    now = datetime.now(UTC)
     days = []
     for row in rows:
+        # a join creates its customer, so members are among the customers; the floor guards a member
+        # whose customer row was lost (e.g. a partial restore) from a negative rate
         non_members = max(int(row["customers"]) - int(row["size"]), 0)
         days.append(
             GroupDay(
@@ -110,7 +113,8 @@ async def group_metrics(
                 comments=row["comments"],
                 check_ins=row["check_ins"],
                 likes=row["likes"],
-                revisit_rate=_ratio(row["revisited"], row["active"]),
+                # unknown until the 7 days after the day have passed
+                revisit_rate=_ratio(row["revisited"], row["active"]) if now >= row["revisit_ends"] else None,
                 member_conversion_rate=_ratio(row["member_buyers"], row["size"]),
                 non_member_conversion_rate=_ratio(row["other_buyers"], non_members),
                 member_aov_minor=_ratio(row["member_amount"], row["member_orders"]),

@@ -8,64 +8,88 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Days are UTC calendar days. Members of a group on a day: joined before its end, not left before it.
+# Days are UTC calendar days, their bounds computed from dates (not by adding intervals to a timestamptz,
+# which follows the session's time zone and its daylight-saving days). Each figure is one pass over the
+# requested days' rows, through the index on its time or the group: the cost follows the window asked
+# for, not the group's history.
+# - Members of a day are those at its end: a stint joined before the end and not left by then. Buyers
+#   are split by the same rule, so a member's conversion is members who bought over members, and a
+#   customer who joins after buying counts with the members that day, as in the day's size.
+# - A day's active members revisited if active in the group again within the 7 days after it; the
+#   window's end is returned so an unfinished window can be reported as unknown.
 # A membership is a row per stint (join to leave), and a customer's stints in a group never overlap.
 GROUP_METRICS = text(
     """
     WITH days AS (
-        SELECT CAST(d AS date) AS day,
-               CAST(d AS timestamp) AT TIME ZONE 'UTC' AS starts,
-               CAST(d AS timestamp) AT TIME ZONE 'UTC' + interval '1 day' AS ends
-        FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') AS d
-    ), members AS (
-        SELECT customer_id, joined_at, left_at FROM group_members WHERE merchant_id = :m AND group_id = :g
+        SELECT day,
+               CAST(day AS timestamp) AT TIME ZONE 'UTC' AS starts,
+               CAST(day + 1 AS timestamp) AT TIME ZONE 'UTC' AS ends,
+               CAST(day + 8 AS timestamp) AT TIME ZONE 'UTC' AS revisit_ends
+        FROM (SELECT CAST(:first AS date) + i AS day
+              FROM generate_series(0, CAST(:last AS date) - CAST(:first AS date)) AS i) AS numbered
+    ), sizes AS (
+        SELECT d.day,
+               count(x.customer_id) FILTER (WHERE x.left_at IS NULL OR x.left_at >= d.ends) AS size,
+               count(DISTINCT x.customer_id) FILTER (WHERE x.joined_at >= d.starts) AS new_members
+        FROM days d
+        LEFT JOIN group_members x ON x.merchant_id = :m AND x.group_id = :g AND x.joined_at < d.ends
+        GROUP BY d.day
     ), acts AS (
-        SELECT customer_id, kind, occurred_at FROM activities WHERE merchant_id = :m AND group_id = :g
+        SELECT d.day, d.ends, d.revisit_ends, a.customer_id, a.kind
+        FROM days d
+        JOIN activities a ON a.merchant_id = :m AND a.group_id = :g
+             AND a.occurred_at >= d.starts AND a.occurred_at < d.ends
+    ), activity AS (
+        SELECT day, count(DISTINCT customer_id) AS active,
+               count(*) FILTER (WHERE kind NOT IN ('check_in', 'like')) AS comments,
+               count(*) FILTER (WHERE kind = 'like') AS likes,
+               count(*) FILTER (WHERE kind = 'check_in') AS check_ins
+        FROM acts GROUP BY day
+    ), revisits AS (
+        SELECT p.day, count(*) AS revisited
+        FROM (SELECT DISTINCT day, ends, revisit_ends, customer_id FROM acts) AS p
+        WHERE EXISTS (
+            SELECT 1 FROM activities b
+            WHERE b.merchant_id = :m AND b.customer_id = p.customer_id AND b.group_id = :g
+              AND b.occurred_at >= p.ends AND b.occurred_at < p.revisit_ends)
+        GROUP BY p.day
+    ), purchases AS (
+        SELECT d.day, o.customer_id, o.total_minor,
+               EXISTS (
+                   SELECT 1 FROM group_members x
+                   WHERE x.merchant_id = :m AND x.group_id = :g AND x.customer_id = o.customer_id
+                     AND x.joined_at < d.ends AND (x.left_at IS NULL OR x.left_at >= d.ends)) AS by_member
+        FROM days d
+        JOIN orders o ON o.merchant_id = :m AND o.paid_at >= d.starts AND o.paid_at < d.ends
+    ), sales AS (
+        SELECT day,
+               count(DISTINCT customer_id) FILTER (WHERE by_member) AS member_buyers,
+               count(*) FILTER (WHERE by_member) AS member_orders,
+               coalesce(sum(total_minor) FILTER (WHERE by_member), 0) AS member_amount,
+               count(DISTINCT customer_id) FILTER (WHERE NOT by_member) AS other_buyers,
+               count(*) FILTER (WHERE NOT by_member) AS other_orders,
+               coalesce(sum(total_minor) FILTER (WHERE NOT by_member), 0) AS other_amount
+        FROM purchases GROUP BY day
+    ), first_seen AS (
+        -- the merchant's customers by the day they were first seen, in one scan for every day asked
+        SELECT CAST(c.first_seen_at AT TIME ZONE 'UTC' AS date) AS day, count(*) AS customers
+        FROM customers c
+        WHERE c.merchant_id = :m AND c.first_seen_at < (SELECT max(ends) FROM days)
+        GROUP BY 1
     )
-    SELECT d.day,
-        (SELECT count(*) FROM members x WHERE x.joined_at < d.ends
-            AND (x.left_at IS NULL OR x.left_at >= d.ends))
-            AS size,
-        (SELECT count(DISTINCT x.customer_id) FROM members x WHERE x.joined_at >= d.starts
-            AND x.joined_at < d.ends) AS new_members,
-        (SELECT count(DISTINCT a.customer_id) FROM acts a WHERE a.occurred_at >= d.starts
-            AND a.occurred_at < d.ends)
-            AS active,
-        (SELECT count(*) FROM acts a WHERE a.kind NOT IN ('check_in', 'like') AND a.occurred_at >= d.starts
-            AND a.occurred_at < d.ends)
-            AS comments,
-        (SELECT count(*) FROM acts a WHERE a.kind = 'like' AND a.occurred_at >= d.starts
-            AND a.occurred_at < d.ends)
-            AS likes,
-        (SELECT count(*) FROM acts a WHERE a.kind = 'check_in' AND a.occurred_at >= d.starts
-            AND a.occurred_at < d.ends)
-            AS check_ins,
-        (SELECT count(DISTINCT a.customer_id) FROM acts a
-          WHERE a.occurred_at >= d.starts AND a.occurred_at < d.ends
-            AND EXISTS (SELECT 1 FROM acts b WHERE b.customer_id = a.customer_id
-                        AND b.occurred_at >= d.ends
-                            AND b.occurred_at < d.ends + interval '7 days')) AS revisited,
-        mo.buyers AS member_buyers, mo.orders AS member_orders, mo.amount AS member_amount,
-        no.buyers AS other_buyers, no.orders AS other_orders, no.amount AS other_amount,
-        (SELECT count(*) FROM customers c WHERE c.merchant_id = :m AND c.first_seen_at < d.ends) AS customers
+    SELECT d.day, d.revisit_ends, s.size, s.new_members,
+           coalesce(a.active, 0) AS active, coalesce(a.comments, 0) AS comments,
+           coalesce(a.likes, 0) AS likes, coalesce(a.check_ins, 0) AS check_ins,
+           coalesce(r.revisited, 0) AS revisited,
+           coalesce(sa.member_buyers, 0) AS member_buyers, coalesce(sa.member_orders, 0) AS member_orders,
+           coalesce(sa.member_amount, 0) AS member_amount, coalesce(sa.other_buyers, 0) AS other_buyers,
+           coalesce(sa.other_orders, 0) AS other_orders, coalesce(sa.other_amount, 0) AS other_amount,
+           (SELECT coalesce(sum(f.customers), 0) FROM first_seen f WHERE f.day <= d.day) AS customers
     FROM days d
-    CROSS JOIN LATERAL (
-        SELECT count(DISTINCT o.customer_id) AS buyers, count(*) AS orders, coalesce(sum(o.total_minor),
-            0) AS amount
-        FROM orders o
-        WHERE o.merchant_id = :m AND o.paid_at >= d.starts AND o.paid_at < d.ends
-          AND EXISTS (SELECT 1 FROM members x WHERE x.customer_id = o.customer_id AND x.joined_at <= o.paid_at
-                      AND (x.left_at IS NULL OR x.left_at > o.paid_at))
-    ) AS mo
-    CROSS JOIN LATERAL (
-        SELECT count(DISTINCT o.customer_id) AS buyers, count(*) AS orders, coalesce(sum(o.total_minor),
-            0) AS amount
-        FROM orders o
-        WHERE o.merchant_id = :m AND o.paid_at >= d.starts AND o.paid_at < d.ends
-          AND NOT EXISTS (SELECT 1 FROM members x WHERE x.customer_id = o.customer_id
-              AND x.joined_at <= o.paid_at
-                          AND (x.left_at IS NULL OR x.left_at > o.paid_at))
-    ) AS no
+    JOIN sizes s ON s.day = d.day
+    LEFT JOIN activity a ON a.day = d.day
+    LEFT JOIN revisits r ON r.day = d.day
+    LEFT JOIN sales sa ON sa.day = d.day
     ORDER BY d.day
     """
 )

@@ -57,17 +57,22 @@ class Customer360(BaseModel):
 
 class GroupDay(BaseModel):
     day: date
-    size: int
+    size: int = Field(description="members at the end of the day (UTC)")
     new_members: int
     daily_active_members: int = Field(description="members who commented, checked in or liked that day")
     comments: int = Field(description="comments, buyer shows and questions (check-ins and likes apart)")
     check_ins: int
     likes: int = Field(description="likes of posts given that day by customers in this group")
     revisit_rate: float | None = Field(
-        description="share of the day's active members active again within 7 days"
+        description="share of the day's active members active again within the 7 days after it; null "
+        "until those 7 days have passed, or when no member was active"
     )
-    member_conversion_rate: float | None = Field(description="members who ordered that day / members")
-    non_member_conversion_rate: float | None
+    member_conversion_rate: float | None = Field(
+        description="members (at the day's end) who ordered that day / members"
+    )
+    non_member_conversion_rate: float | None = Field(
+        description="other customers known by the day's end who ordered that day / those customers"
+    )
     member_aov_minor: float | None = Field(description="average order value of members' orders that day")
     non_member_aov_minor: float | None
 
