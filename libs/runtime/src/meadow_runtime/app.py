@@ -10,10 +10,11 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic_core import from_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .db import create_engine, create_session_factory
-from .errors import install_problem_handlers
+from .errors import install_problem_handlers, problem_response, validation_problem
 from .health import router as health_router
 from .migrations import head_revision
 from .service import ServiceDefinition
@@ -55,6 +56,56 @@ class _PrometheusMiddleware:
             HTTP_SECONDS.labels(scope["method"], path).observe(time.perf_counter() - started)
 
 
+class _StrictJsonBodies:
+    """Refuses, as a 422, a JSON body Python's `json` accepts but no store can hold: a lone UTF-16
+    surrogate escape (`"\\ud800"`) becomes a `str` that UTF-8 cannot encode, which would fail later, as
+    a 500, when written to Postgres or the outbox or echoed in an error. pydantic-core's parser refuses
+    it (and whatever else is not JSON); the body then goes on to the endpoint as it came."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _may_be_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            try:
+                from_json(body)
+            except ValueError as error:
+                problem = validation_problem([{"type": "json_invalid", "loc": ("body",), "msg": str(error)}])
+                await problem_response(problem)(scope, receive, send)
+                return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _may_be_json(scope: Scope) -> bool:
+    """As FastAPI reads a body as JSON: when it says so (`…/json`, `…+json`) or says nothing."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media.endswith(b"/json") or media.endswith(b"+json")
+    return True
+
+
 async def _metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -89,7 +140,8 @@ def build_app(settings: Settings, service: ServiceDefinition) -> FastAPI:
     for router in service.routers:
         app.include_router(router)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
-    app.add_middleware(_PrometheusMiddleware)
+    app.add_middleware(_StrictJsonBodies)
+    app.add_middleware(_PrometheusMiddleware)  # added last: outermost, so it counts the 422s above too
     # One server span per request; the per-message `receive`/`send` child spans cost ~8% of a busy
     # endpoint's CPU and tell an operator nothing the server span does not.
     FastAPIInstrumentor.instrument_app(

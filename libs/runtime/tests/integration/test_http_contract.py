@@ -139,6 +139,24 @@ async def test_a_value_postgres_cannot_store_is_a_422_that_writes_nothing(
     assert await _outbox_count(settings, "m-nul") == 0
 
 
+async def test_a_lone_surrogate_escape_is_a_422_and_a_pair_is_a_character(
+    testbed: ServiceHarness, settings: Settings
+) -> None:
+    """`json` decodes `"\\ud800"` to a str that UTF-8 cannot encode, and a plain `str` field takes it:
+    writing the event to the outbox then failed, as a 500. A well-formed pair is one character."""
+    headers = {**testbed.auth("m-surrogate"), "content-type": "application/json"}
+    lone = b'{"customer_id": "c-1", "city": "Su\\ud800zhou"}'
+    response = await testbed.client.post("/v1/profiles", content=lone, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+    assert await _outbox_count(settings, "m-surrogate") == 0
+    paired = lone.replace(b"\\ud800", b"\\ud83c\\udf3f")
+    response = await testbed.client.post("/v1/profiles", content=paired, headers=headers)
+    assert response.status_code == 202, response.text
+    assert await _outbox_count(settings, "m-surrogate") == 1
+
+
 async def test_a_failed_request_frees_its_key_and_leaves_nothing_behind(
     testbed: ServiceHarness, settings: Settings
 ) -> None:
