@@ -515,3 +515,38 @@ async def test_a_segment_created_while_a_batch_is_in_flight_has_the_batchs_custo
     created = await create
     assert created.status_code == 201, created.text
     assert await members(svc, merchant, "buyers") == {customer}
+
+
+async def test_a_cycle_is_pointed_at_the_reference_that_closes_it(svc: ServiceHarness) -> None:
+    headers = svc.auth(f"m-{uuid4()}")
+    for key, rule in (
+        ("a", {"kind": "lifecycle", "stage": "new"}),
+        ("c", {"kind": "lifecycle", "stage": "new"}),
+        ("b", {"kind": "in_segment", "segment": "c"}),
+    ):
+        body = {"key": key, "name": key, "rule": rule}
+        assert (await svc.client.post("/v1/segments", json=body, headers=headers)).status_code == 201
+    both = [{"kind": "in_segment", "segment": "a"}, {"kind": "in_segment", "segment": "b"}]
+    response = await svc.client.put(
+        "/v1/segments/c", json={"name": "c", "rule": {"kind": "all", "all": both}}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/rule/all/1/segment", "b names c; a does not"
+
+
+async def test_built_in_keys_are_matched_whole_and_cursors_strictly(svc: ServiceHarness) -> None:
+    headers = svc.auth(f"m-{uuid4()}")
+    newline = {"key": "k", "name": "k", "rule": {"kind": "in_segment", "segment": "lifecycle:new\n"}}
+    response = await svc.client.post("/v1/segments", json=newline, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "/rule/segment"
+    bogus = await svc.client.get("/v1/segments/lifecycle:bogus/members", headers=headers)
+    assert bogus.status_code == 404
+    real = await svc.client.get("/v1/segments/lifecycle:new/members", headers=headers)
+    assert real.status_code == 200
+    for garbled in ("!!!!", "AA==", "Yw=x"):
+        page = await svc.client.get(
+            "/v1/segments/lifecycle:new/members", params={"cursor": garbled}, headers=headers
+        )
+        assert page.status_code == 422, garbled
+        assert page.json()["errors"][0]["pointer"] == "/cursor"

@@ -45,6 +45,11 @@ def test_semantic_errors_point_at_the_field() -> None:
     assert pointers({"kind": "favorited", "min_amount": 1}) == ["/rule/min_amount"]
 
 
+def test_a_bad_value_of_a_union_points_into_the_value_not_at_the_unions_members() -> None:
+    assert pointers({"kind": "profile", "field": "city", "op": "in", "value": ["sh", 1]}) == ["/rule/value/1"]
+    assert pointers({"kind": "profile", "field": "city", "op": "eq", "value": 1.5}) == ["/rule/value"]
+
+
 def test_nesting_is_bounded() -> None:
     rule: dict[str, Any] = {"kind": "lifecycle", "stage": "new"}
     for _ in range(9):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,6 @@ from sqlalchemy import text
 from meadow_contracts import SegmentEntered, SegmentExited, new_event_id
 from meadow_runtime.errors import Conflict, NotFound, Problem
 
-from ..domain.builtins import is_builtin
 from ..domain.evaluation import CyclicSegments, dependency_order
 from ..domain.rules import (
     InSegment,
@@ -30,9 +29,10 @@ from ..domain.sql import compile_sql
 from ..uow import SegmentsUnitOfWork
 from .repository import StoredSegment
 
+# The keys built-in segments can have; matched whole (`fullmatch`: `$` would let a trailing newline by).
 BUILTIN_KEY = re.compile(
-    r"^(lifecycle:(new|repurchase|non_repurchase|problem)|advocacy:(fan|spreader|distributor)"
-    r"|rfm:[rfm]:[1-5]|tag:(gender|age_band|channel|size|preference|spending_power):.+)$"
+    r"lifecycle:(new|repurchase|non_repurchase|problem)|advocacy:(fan|spreader|distributor)"
+    r"|rfm:[rfm]:[1-5]|tag:(gender|age_band|channel|size|preference|spending_power):.+"
 )
 
 
@@ -58,7 +58,9 @@ async def validated_rule(
     problems = [
         RuleProblem(f"{pointer}/segment", f"no segment {node.segment!r} for this merchant")
         for pointer, node in walk(rule)
-        if isinstance(node, InSegment) and node.segment not in stored and not BUILTIN_KEY.match(node.segment)
+        if isinstance(node, InSegment)
+        and node.segment not in stored
+        and not BUILTIN_KEY.fullmatch(node.segment)
     ]
     if problems:
         raise invalid_rule(problems)
@@ -69,12 +71,32 @@ async def validated_rule(
             dependency_order(references)
         except CyclicSegments as error:
             pointer = next(
-                (p for p, n in walk(rule) if isinstance(n, InSegment) and n.segment in references), "/rule"
+                (
+                    p
+                    for p, n in walk(rule)
+                    if isinstance(n, InSegment) and _leads_to(references, n.segment, saving_key)
+                ),
+                "/rule",
             )
             raise invalid_rule(
                 [RuleProblem(f"{pointer}/segment" if pointer != "/rule" else pointer, str(error))]
             ) from error
     return rule
+
+
+def _leads_to(references: Mapping[str, Iterable[str]], start: str, target: str) -> bool:
+    """Whether `start` names `target`, itself or through the segments it names: the reference of the
+    rule being saved that closes a cycle."""
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        key = pending.pop()
+        if key == target:
+            return True
+        if key not in seen:
+            seen.add(key)
+            pending.extend(references.get(key, ()))
+    return False
 
 
 def _references(raw: dict[str, Any]) -> frozenset[str]:
@@ -232,7 +254,8 @@ async def recompute_dependents(
 
 
 async def segment_exists(uow: SegmentsUnitOfWork, merchant: str, key: str) -> UUID | None:
-    if is_builtin(key):
+    """The stored segment's id, None for a built-in one; 404 for a key that is neither."""
+    if BUILTIN_KEY.fullmatch(key):
         return None
     stored = await uow.definitions.get(merchant, key)
     if stored is None:

@@ -176,13 +176,16 @@ def _escape(part: str) -> str:
 
 
 def _pointer_for(raw: Any, loc: tuple[int | str, ...]) -> list[str]:
-    """Turn a pydantic location into a JSON pointer into the raw document, dropping union tags."""
+    """Turn a pydantic location into a JSON pointer into the raw document, dropping union tags (a rule's
+    `kind`) and union members' labels (`str`, `tuple[str, ...]`: a name in a value that is no object)."""
     parts: list[str] = []
     node = raw
     tag_skipped = False
     for element in loc:
         if isinstance(node, dict) and not tag_skipped and element == node.get("kind"):
             tag_skipped = True
+            continue
+        if isinstance(element, str) and not isinstance(node, dict):
             continue
         parts.append(str(element))
         tag_skipped = False
@@ -222,8 +225,13 @@ def parse_rule(raw: Any, *, base: str = "/rule") -> Rule:
 
 
 def _without_echoes(problems: list[RuleProblem]) -> list[RuleProblem]:
-    """A list whose item failed is also reported as too short; the item's own error says it all."""
-    return [p for p in problems if not any(o.pointer.startswith(p.pointer + "/") for o in problems)]
+    """A list whose item failed is also reported as too short; the item's own error says it all. A value
+    fitting none of a union's members fails once per member: the first says it."""
+    kept: dict[str, RuleProblem] = {}
+    for p in problems:
+        if not any(o.pointer.startswith(p.pointer + "/") for o in problems):
+            kept.setdefault(p.pointer, p)
+    return list(kept.values())
 
 
 def _too_deep(rule: Rule, pointer: str, depth: int = 1) -> RuleProblem | None:
