@@ -121,6 +121,20 @@ async def test_ingest_refuses_what_the_facts_tables_cannot_hold(svc: ServiceHarn
         "/v1/ingest/order_paid", json={"events": [{"subject": "c2", "data": _order("c1")}]}, headers=headers
     )
     assert [e["pointer"] for e in other_subject.json()["errors"]] == ["/events/0/subject"]
+    huge = _order("c1")
+    huge["lines"] = [
+        {"line_id": "l1", "product_id": "p1", "category": "c", "quantity": 1, "amount_minor": 2**63}
+    ]
+    huge_line = await svc.client.post("/v1/ingest/order_paid", json={"events": [huge]}, headers=headers)
+    assert [e["pointer"] for e in huge_line.json()["errors"]] == ["/events/0/lines/0/amount_minor"]
+    halves = [
+        {"line_id": f"l{i}", "product_id": "p1", "category": "c", "quantity": 1, "amount_minor": 2**62}
+        for i in (1, 2)
+    ]
+    huge_total = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [{**_order("c1"), "lines": halves}]}, headers=headers
+    )
+    assert [e["pointer"] for e in huge_total.json()["errors"]] == ["/events/0/lines"]
     assert await svc.publish_outbox() == 0
 
 

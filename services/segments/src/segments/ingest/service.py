@@ -68,6 +68,22 @@ def _too_long(value: Any, path: tuple[object, ...] = ()) -> Iterator[tuple[tuple
             yield from _too_long(item, (*path, index))
 
 
+# Amounts are stored as Postgres bigints, and so is an order's total, the sum of its lines.
+MAX_STORED_AMOUNT = 2**63 - 1
+
+
+def _too_large(fields: dict[str, Any]) -> list[tuple[object, ...]]:
+    lines = fields.get("lines") or ()
+    too_large: list[tuple[object, ...]] = [
+        ("lines", index, "amount_minor")
+        for index, line in enumerate(lines)
+        if line["amount_minor"] > MAX_STORED_AMOUNT
+    ]
+    if not too_large and sum(line["amount_minor"] for line in lines) > MAX_STORED_AMOUNT:
+        too_large.append(("lines",))  # each line fits, their total does not
+    return too_large
+
+
 def model_for(event_type: str) -> type[Event]:
     model = INGESTIBLE.get(event_type) or SHORT_NAMES.get(event_type)
     if model is None:
@@ -128,6 +144,10 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
         item_errors = [
             {"pointer": _pointer(*base, *path), "detail": f"at most {limit} characters"}
             for path, limit in _too_long(fields)
+        ]
+        item_errors += [
+            {"pointer": _pointer(*base, *path), "detail": f"at most {MAX_STORED_AMOUNT} minor units"}
+            for path in _too_large(fields)
         ]
         customer = str(fields["customer_id"])
         # the Kafka key is merchant:customer, so one customer's events keep their order
