@@ -135,6 +135,17 @@ async def test_ingest_refuses_what_the_facts_tables_cannot_hold(svc: ServiceHarn
         "/v1/ingest/order_paid", json={"events": [{**_order("c1"), "lines": halves}]}, headers=headers
     )
     assert [e["pointer"] for e in huge_total.json()["errors"]] == ["/events/0/lines"]
+    nul = await svc.client.post(
+        "/v1/ingest/customer_profile_updated",
+        json={"events": [{"customer_id": "c1", "city": "Su\u0000zhou"}]},
+        headers=headers,
+    )
+    assert [e["pointer"] for e in nul.json()["errors"]] == ["/events/0/city"]
+    bad_envelope = {"id": "not-a-uuid", "time": "yesterday", "data": _order("c1")}
+    envelope = await svc.client.post(
+        "/v1/ingest/order_paid", json={"events": [bad_envelope]}, headers=headers
+    )
+    assert [e["pointer"] for e in envelope.json()["errors"]] == ["/events/0/id", "/events/0/time"]
     assert await svc.publish_outbox() == 0
 
 

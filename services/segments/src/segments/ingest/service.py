@@ -55,17 +55,23 @@ STORED_LENGTHS: dict[str, int] = {
 }
 
 
-def _too_long(value: Any, path: tuple[object, ...] = ()) -> Iterator[tuple[tuple[object, ...], int]]:
+def _unstorable_strings(
+    value: Any, path: tuple[object, ...] = ()
+) -> Iterator[tuple[tuple[object, ...], str]]:
+    """Strings the facts tables cannot hold: longer than their column, or with a NUL character (which
+    Postgres text refuses)."""
     if isinstance(value, dict):
         for name, item in value.items():
             limit = STORED_LENGTHS.get(name)
-            if limit is not None and isinstance(item, str) and len(item) > limit:
-                yield (*path, name), limit
+            if isinstance(item, str) and "\x00" in item:
+                yield (*path, name), "contains a NUL character"
+            elif limit is not None and isinstance(item, str) and len(item) > limit:
+                yield (*path, name), f"at most {limit} characters"
             else:
-                yield from _too_long(item, (*path, name))
+                yield from _unstorable_strings(item, (*path, name))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _too_long(item, (*path, index))
+            yield from _unstorable_strings(item, (*path, index))
 
 
 # Amounts are stored as Postgres bigints, and so is an order's total, the sum of its lines.
@@ -142,8 +148,8 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
             continue
         fields = event.model_dump()
         item_errors = [
-            {"pointer": _pointer(*base, *path), "detail": f"at most {limit} characters"}
-            for path, limit in _too_long(fields)
+            {"pointer": _pointer(*base, *path), "detail": detail}
+            for path, detail in _unstorable_strings(fields)
         ]
         item_errors += [
             {"pointer": _pointer(*base, *path), "detail": f"at most {MAX_STORED_AMOUNT} minor units"}
@@ -155,6 +161,19 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
             item_errors.append(
                 {"pointer": _pointer("events", index, "subject"), "detail": "must be the customer_id"}
             )
+        event_id, at = _derived_id(merchant, model, data), datetime.now(UTC)
+        try:
+            if is_envelope and item.get("id"):
+                event_id = UUID(str(item["id"]))
+        except ValueError:
+            item_errors.append({"pointer": _pointer("events", index, "id"), "detail": "not a UUID"})
+        try:
+            if is_envelope and item.get("time"):
+                at = datetime.fromisoformat(str(item["time"]))
+        except ValueError:
+            item_errors.append(
+                {"pointer": _pointer("events", index, "time"), "detail": "not an ISO 8601 time"}
+            )
         if item_errors:
             errors += item_errors
             continue
@@ -164,14 +183,10 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
                 source=str(item.get("source") or "ingest") if is_envelope else "ingest",
                 merchant_id=merchant,
                 subject=customer,
-                id=UUID(str(item["id"]))
-                if is_envelope and item.get("id")
-                else _derived_id(merchant, model, data),
-                time=datetime.fromisoformat(str(item["time"]))
-                if is_envelope and item.get("time")
-                else datetime.now(UTC),
+                id=event_id,
+                time=at,
             )
-        except ValueError as error:
+        except ValueError as error:  # e.g. a time without its offset
             errors.append({"pointer": _pointer("events", index), "detail": f"invalid envelope: {error}"})
             continue
         envelopes.append(Ingestible(envelope, event))
