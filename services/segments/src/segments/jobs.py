@@ -24,6 +24,9 @@ BATCH = 1000
 
 # Quintile 5 is the best: most recent, most frequent, biggest spender. By percent rank, so customers with
 # equal figures share a score (ntile split ties by customer id); a sole buyer, or buyers all tied, score 1.
+# The rows to change are locked first, in customer order, as consumer batches lock theirs: the update
+# alone would lock them in the order of its plan (by spend, say), and a batch holding one customer while
+# waiting for another could then deadlock with it.
 REFRESH_RFM = text(
     """
     WITH stats AS (
@@ -35,9 +38,15 @@ REFRESH_RFM = text(
                least(5, 1 + floor(5 * percent_rank() OVER (ORDER BY orders)))::int AS f,
                least(5, 1 + floor(5 * percent_rank() OVER (ORDER BY spent)))::int AS m
         FROM stats
+    ), locked AS MATERIALIZED (
+        SELECT c.customer_id FROM customers c JOIN scored s ON s.customer_id = c.customer_id
+        WHERE c.merchant_id = :merchant
+          AND (c.r_score, c.f_score, c.m_score) IS DISTINCT FROM (s.r, s.f, s.m)
+        ORDER BY c.customer_id
+        FOR UPDATE OF c
     )
     UPDATE customers c SET r_score = s.r, f_score = s.f, m_score = s.m
-    FROM scored s
+    FROM scored s JOIN locked l ON l.customer_id = s.customer_id
     WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id
       AND (c.r_score, c.f_score, c.m_score) IS DISTINCT FROM (s.r, s.f, s.m)
     """

@@ -575,3 +575,57 @@ async def test_built_in_keys_are_matched_whole_and_cursors_strictly(svc: Service
         )
         assert page.status_code == 422, garbled
         assert page.json()["errors"][0]["pointer"] == "/cursor"
+
+
+async def test_the_rfm_refresh_locks_customers_in_the_order_consumer_batches_do(
+    svc: ServiceHarness, settings: Settings
+) -> None:
+    """A batch holding the first customer and then taking the last must not deadlock with the refresh:
+    one that locked in its plan's order held the last customer while waiting for the first."""
+    merchant = f"m-rfm-order-{uuid4()}"
+    ids = [f"c{n}" for n in range(10)]
+    orders = [order_paid(merchant, c, ("p", "formula", 10_000 - 100 * n)) for n, c in enumerate(ids)]
+    await feed(svc, settings, *orders)
+    # rewritten last id first, so the table holds them in reverse: with spend falling as the ids rise,
+    # whichever order an unordered update follows (the table's or the spend's) runs against the ids'
+    async with svc.uow() as uow:
+        for customer in reversed(ids):
+            await uow.session.execute(
+                text("UPDATE customers SET city = 'x' WHERE merchant_id = :m AND customer_id = :c"),
+                {"m": merchant, "c": customer},
+            )
+        await uow.commit()
+    lock = text("SELECT 1 FROM customers WHERE merchant_id = :m AND customer_id = :c FOR UPDATE")
+    async with svc.uow() as batch:
+        await batch.session.execute(lock, {"m": merchant, "c": ids[0]})
+        refresh = asyncio.ensure_future(_refresh_in_own_transaction(svc, merchant))
+
+        async def refresh_waits_for_a_lock() -> bool:
+            async with svc.uow() as probe:
+                waiting = await probe.session.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%percent_rank%' AND datname = current_database()"
+                    )
+                )
+                return bool(waiting.scalar_one())
+
+        await eventually(refresh_waits_for_a_lock, until=bool)
+        await batch.session.execute(lock, {"m": merchant, "c": ids[-1]})  # deadlocked here before
+        await batch.commit()
+    await refresh
+    async with svc.uow() as uow:
+        scored = await uow.session.execute(
+            text("SELECT count(*) FROM customers WHERE merchant_id = :m AND m_score IS NOT NULL"),
+            {"m": merchant},
+        )
+        assert scored.scalar_one() == len(ids)
+
+
+async def _refresh_in_own_transaction(svc: ServiceHarness, merchant: str) -> None:
+    async with svc.uow() as uow:
+        # the plan a big merchant gets: the customers scanned in table order, not through their index
+        await uow.session.execute(text("SET LOCAL enable_indexscan = off"))
+        await uow.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        await refresh_rfm(uow, merchant)
+        await uow.commit()
