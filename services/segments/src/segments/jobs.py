@@ -7,12 +7,14 @@ finds nothing to change and emits nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from meadow_runtime.errors import transient_failure
 from meadow_runtime.settings import Settings
 from meadow_runtime.uow import UnitOfWork
 
@@ -21,6 +23,9 @@ from .uow import SegmentsUnitOfWork
 
 log = logging.getLogger(__name__)
 BATCH = 1000
+# A merchant's run undone by a concurrent transaction (deadlock, lock timeout) is tried again, as the
+# run is idempotent: a day without its transitions is worse than a few seconds' wait.
+TRANSIENT_RETRIES = 4
 
 # Quintile 5 is the best: most recent, most frequent, biggest spender. By percent rank, so customers with
 # equal figures share a score (ntile split ties by customer id); a sole buyer, or buyers all tied, score 1.
@@ -109,7 +114,7 @@ async def daily_reevaluation(uow_factory: Callable[[], UnitOfWork], settings: Se
     failed = []
     for merchant in merchants:
         try:
-            changed = await reevaluate_merchant(uow_factory, merchant)
+            changed = await _reevaluate_retrying(uow_factory, merchant)
         except Exception:  # one merchant's failure (a bad definition, say) must not hold up the others
             log.exception("daily re-evaluation failed", extra={"merchant": merchant})
             failed.append(merchant)
@@ -117,3 +122,15 @@ async def daily_reevaluation(uow_factory: Callable[[], UnitOfWork], settings: Se
         log.info("daily re-evaluation done", extra={"merchant": merchant, "changes": changed})
     if failed:
         raise DailyReevaluationFailed(failed)
+
+
+async def _reevaluate_retrying(uow_factory: Callable[[], UnitOfWork], merchant: str) -> int:
+    for attempt in range(TRANSIENT_RETRIES):
+        try:
+            return await reevaluate_merchant(uow_factory, merchant)
+        except Exception as error:
+            if not transient_failure(error):
+                raise
+            log.warning("daily re-evaluation undone; trying again", extra={"merchant": merchant})
+            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))  # backoff, not synchronisation
+    return await reevaluate_merchant(uow_factory, merchant)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from segments_test_events import (
     commented,
@@ -25,6 +27,7 @@ from meadow_runtime.errors import Problem
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import TopicReader, eventually
+from segments import jobs
 from segments.definitions.service import update_segment
 from segments.facts.service import reevaluate_customers
 from segments.jobs import DailyReevaluationFailed, daily_reevaluation, refresh_rfm
@@ -629,3 +632,27 @@ async def _refresh_in_own_transaction(svc: ServiceHarness, merchant: str) -> Non
         await uow.session.execute(text("SET LOCAL enable_bitmapscan = off"))
         await refresh_rfm(uow, merchant)
         await uow.commit()
+
+
+async def test_the_daily_job_tries_a_merchant_again_after_a_deadlock(
+    svc: ServiceHarness, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merchant, customer = f"m-retry-{uuid4()}", f"c-{uuid4()}"
+    await feed(svc, settings, order_paid(merchant, customer))
+    real_refresh, failures = jobs.refresh_rfm, [asyncpg.exceptions.DeadlockDetectedError("deadlock detected")]
+
+    async def deadlocks_once(uow: Any, merchant_id: str) -> None:
+        if merchant_id == merchant and failures:
+            raise failures.pop()
+        await real_refresh(uow, merchant_id)
+
+    monkeypatch.setattr(jobs, "refresh_rfm", deadlocks_once)
+    failed_merchants: list[str] = []
+    try:
+        await daily_reevaluation(svc.uow, settings)
+    except DailyReevaluationFailed as failed:  # this module's broken merchant, from the test above
+        failed_merchants = failed.merchants
+    assert merchant not in failed_merchants
+    assert not failures, "the deadlock happened"
+    view = await svc.client.get(f"/v1/customers/{customer}", headers=svc.auth(merchant))
+    assert view.json()["rfm"] == {"r": 1, "f": 1, "m": 1}, "the merchant was re-evaluated after it"
