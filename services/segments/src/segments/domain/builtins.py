@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 
 from .facts import LINE_AMOUNT, CustomerFacts, Lifecycle, age_band
 
-BUILTIN_PREFIXES = ("lifecycle:", "advocacy:", "rfm:", "tag:")
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -99,7 +97,3 @@ def builtin_segments(facts: CustomerFacts, now: datetime, policy: Policy = DEFAU
                 keys.add(f"tag:spending_power:{tier}")
                 break
     return frozenset(keys)
-
-
-def is_builtin(key: str) -> bool:
-    return key.startswith(BUILTIN_PREFIXES)
