@@ -161,7 +161,8 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
             item_errors.append(
                 {"pointer": _pointer("events", index, "subject"), "detail": "must be the customer_id"}
             )
-        event_id, at = _derived_id(merchant, model, data), datetime.now(UTC)
+        event_id: UUID | None = None
+        at: datetime | None = None
         try:
             if is_envelope and item.get("id"):
                 event_id = UUID(str(item["id"]))
@@ -183,8 +184,8 @@ def build_envelopes(model: type[Event], merchant: str, items: list[dict[str, Any
                 source=str(item.get("source") or "ingest") if is_envelope else "ingest",
                 merchant_id=merchant,
                 subject=customer,
-                id=event_id,
-                time=at,
+                id=event_id or _derived_id(merchant, model, data),
+                time=at or datetime.now(UTC),
             )
         except ValueError as error:  # e.g. a time without its offset
             errors.append({"pointer": _pointer("events", index), "detail": f"invalid envelope: {error}"})
