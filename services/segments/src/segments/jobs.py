@@ -53,7 +53,6 @@ REFRESH_RFM = text(
     UPDATE customers c SET r_score = s.r, f_score = s.f, m_score = s.m
     FROM scored s JOIN locked l ON l.customer_id = s.customer_id
     WHERE c.merchant_id = :merchant AND c.customer_id = s.customer_id
-      AND (c.r_score, c.f_score, c.m_score) IS DISTINCT FROM (s.r, s.f, s.m)
     """
 )
 
