@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -200,38 +200,23 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
             )
             for n in range(events)
         ]
-        seconds, handled, changes, cpu = await _produce_and_consume(svc, settings, orders, runners)
+        base = f"segments.incremental{label}"
+        seconds, changes = await _phase(
+            ctx, svc, settings, runners, orders, base, None,
+            lambda changes: f"order.paid over {customers:,} customers, 50 segments, one worker with "
+            f"{consumers} consumer(s); {changes:,} events out; goal >= 10,000",
+        )  # fmt: skip
         ctx.report(
-            Measurement(
-                f"segments.incremental{label}.events_per_s",
-                rate(handled, seconds),
-                "events/s",
-                f"order.paid over {customers:,} customers, 50 segments, one worker with {consumers} "
-                f"consumer(s); {changes:,} events out; goal >= 10,000",
-            ),
-            against="raw.kafka.consume",
-        )
-        ctx.report(
-            Measurement(
-                f"segments.incremental{label}.changes_per_s", rate(changes, seconds), "events/s", "emitted"
-            ),
+            Measurement(f"{base}.changes_per_s", rate(changes, seconds), "events/s", "emitted"),
             against="raw.pg.insert.executemany",
         )
-        _report_cpu(ctx, f"segments.incremental{label}", handled, cpu)
         # As many orders again, of the same customers: the steady state of a merchant whose customers
         # are known and sit in their segments, where an order moves a few memberships, not dozens.
         again = [order.model_copy(update={"order_id": f"{order.order_id}-again"}) for order in orders]
-        seconds, handled, changes, cpu = await _produce_and_consume(svc, settings, again, runners)
-        ctx.report(
-            Measurement(
-                f"segments.incremental{label}.known_customers_events_per_s",
-                rate(handled, seconds),
-                "events/s",
-                f"order.paid again over the same customers; {changes:,} events out",
-            ),
-            against="raw.kafka.consume",
-        )
-        _report_cpu(ctx, f"segments.incremental{label}.known_customers", handled, cpu)
+        await _phase(
+            ctx, svc, settings, runners, again, base, "known_customers",
+            lambda changes: f"order.paid again over the same customers; {changes:,} events out",
+        )  # fmt: skip
         # The same customers again, with a profile change no segment reads (the city): the cost of
         # evaluation (facts loaded, built-ins and the segments reading the profile re-evaluated) without
         # emission. Only customers the orders created: a customer first seen here is evaluated against
@@ -240,18 +225,33 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
         unchanged = [
             CustomerProfileUpdated(customer_id=rng.choice(known), city=f"city-{n}") for n in range(events)
         ]
-        seconds, handled, changes, cpu = await _produce_and_consume(svc, settings, unchanged, runners)
-        ctx.report(
-            Measurement(
-                f"segments.incremental{label}.unchanged_events_per_s",
-                rate(handled, seconds),
-                "events/s",
-                f"profile changes no segment reads; {changes:,} events out",
-            ),
-            against="raw.kafka.consume",
-        )
-        _report_cpu(ctx, f"segments.incremental{label}.unchanged", handled, cpu)
+        await _phase(
+            ctx, svc, settings, runners, unchanged, base, "unchanged",
+            lambda changes: f"profile changes no segment reads; {changes:,} events out",
+        )  # fmt: skip
     ctx.infra.drop_database(settings.database_url)
+
+
+async def _phase(
+    ctx: BenchContext,
+    svc: Any,
+    settings: Any,
+    runners: list[ConsumerRunner[Any]],
+    events: list[Any],
+    base: str,
+    phase: str | None,
+    note: Callable[[int], str],
+) -> tuple[float, int]:
+    """One timed phase: its events/s beside the raw consume limit, and the CPU it cost the worker and
+    Postgres; returns (seconds, events out). Figures are `<base>.events_per_s` for the main phase and
+    `<base>.<phase>_events_per_s` for the others; `note` gives the figure's note from the events out."""
+    seconds, handled, changes, cpu = await _produce_and_consume(svc, settings, events, runners)
+    figure = f"{base}.{phase}_events_per_s" if phase else f"{base}.events_per_s"
+    ctx.report(
+        Measurement(figure, rate(handled, seconds), "events/s", note(changes)), against="raw.kafka.consume"
+    )
+    _report_cpu(ctx, f"{base}.{phase}" if phase else base, handled, cpu)
+    return seconds, changes
 
 
 def _report_cpu(ctx: BenchContext, name: str, handled: int, cpu: CpuMeter) -> None:
