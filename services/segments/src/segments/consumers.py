@@ -120,7 +120,7 @@ async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[O
                 ((x.product_id, x.category) for x in e.lines), e.channel
             )
         # A referred customer's first purchase can make their inviter a distributor.
-        for inviter in await uow.facts.inviters_of(merchant, customers):
+        for inviter in await uow.facts.inviters_of_buyers(merchant, customers):
             touched.setdefault(inviter, set()).add("referrals")
         await _reevaluate(uow, merchant, touched, created)
 

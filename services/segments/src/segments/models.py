@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Sequence,
     String,
     Table,
     UniqueConstraint,
@@ -35,6 +36,9 @@ def Key(length: int) -> String:
     return String(length, collation="C")
 
 
+# Versions of customers' facts and generations of merchants' memberships: never one value twice (0009).
+FACTS_VERSIONS = Sequence("facts_versions", metadata=metadata)
+
 customers = Table(
     "customers",
     metadata,
@@ -51,6 +55,14 @@ customers = Table(
     Column("f_score", Integer),
     Column("m_score", Integer),
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # the version of the customer's facts, new whenever they change (0009; facts/cache.py)
+    Column(
+        "facts_version",
+        BigInteger,
+        FACTS_VERSIONS,
+        nullable=False,
+        server_default=FACTS_VERSIONS.next_value(),
+    ),
 )
 
 orders = Table(
@@ -173,6 +185,14 @@ segment_memberships = Table(
     Column("entered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # a customer's memberships, loaded with their facts on every event about them (migration 0002)
     Index("ix_segment_memberships_customer", "merchant_id", "customer_id"),
+)
+
+# Bumped when a merchant's memberships are rewritten outside an evaluation: cached facts of before are stale.
+membership_generations = Table(
+    "membership_generations",
+    metadata,
+    Column("merchant_id", Key(M), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
 )
 
 ingested_events = Table(

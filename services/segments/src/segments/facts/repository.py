@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils import uuid7
 
 from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
+from .cache import CustomerKey, Entry, FactsCache, History
 
 # A customer is first seen at their earliest event, whatever order the events arrive in: an existing
 # customer's first_seen_at moves back when an earlier event comes (another topic's, or a backfill). On a
@@ -51,6 +52,7 @@ INSERT_ORDER_LINES = text(
                 CAST(:categories AS varchar[]), CAST(:amounts AS bigint[]), CAST(:paid_at AS timestamptz[]))
          AS l(order_id, line_id, customer_id, product_id, category, amount_minor, paid_at)
     ON CONFLICT DO NOTHING
+    RETURNING customer_id, order_id, product_id, category, amount_minor, paid_at
     """
 )
 ADOPT_ORDER_CHANNEL = text(
@@ -158,9 +160,13 @@ INVITERS_OF = text(
 # customer first: with that form the plan follows the table statistics, and on a table that grew since its
 # last ANALYZE the planner scanned all of the merchant's memberships / order lines (through another index)
 # for each batch. Memberships come as one array per customer: customers sit in dozens of segments.
+# The row's facts_version and the merchant's memberships generation come last: they say whether facts
+# this process kept are still current (cache.py).
 READ_CUSTOMERS = """
     SELECT customer_id, gender, birth_year, city, size, channel, tier_rank, lifecycle,
-           r_score, f_score, m_score
+           r_score, f_score, m_score,
+           facts_version,
+           (SELECT g.generation FROM membership_generations g WHERE g.merchant_id = :merchant) AS generation
     FROM customers WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
     ORDER BY customer_id
 """
@@ -290,10 +296,61 @@ RECORD_CHANGES = text(
 
 SORT_IN_MEMORY = text("SET LOCAL work_mem = '64MB'")
 
+# New versions for customers whose facts a transaction changed, taken just before it commits. The rows are
+# locked in customer order first, as everywhere: most are locked by this transaction already.
+RENEW_FACTS_VERSIONS = text(
+    """
+    WITH locked AS MATERIALIZED (
+        SELECT customer_id FROM customers
+        WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
+        ORDER BY customer_id
+        FOR UPDATE
+    )
+    UPDATE customers c SET facts_version = nextval('facts_versions')
+    FROM locked l
+    WHERE c.merchant_id = :merchant AND c.customer_id = l.customer_id
+    RETURNING c.customer_id, c.facts_version
+    """
+)
+RENEW_MEMBERSHIP_GENERATION = text(
+    """
+    INSERT INTO membership_generations AS g (merchant_id, generation)
+    VALUES (:merchant, nextval('facts_versions'))
+    ON CONFLICT (merchant_id) DO UPDATE SET generation = excluded.generation
+    """
+)
+NO_HISTORY = History((), (), (), frozenset(), None, 0, 0, frozenset())
+
 
 class FactsRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """The facts tables of one transaction. With a `cache`, it also keeps the rule cache.py relies on:
+    every customer whose history this transaction changes gets a new `facts_version` before the commit
+    (`renew_versions`), and the facts it ends with are handed to the cache after it (`publish`)."""
+
+    def __init__(self, session: AsyncSession, cache: FactsCache | None = None) -> None:
         self.session = session
+        self._cache = cache
+        # Facts as of this transaction, of the customers it loaded for re-evaluation.
+        self._current: dict[CustomerKey, Entry] = {}
+        # Since a customer's last load here: the order lines this transaction added (which a cached
+        # history lacks), and customers whose history it changed otherwise (read again in full).
+        self._added_lines: dict[CustomerKey, list[PurchasedLine]] = {}
+        self._rewritten: set[CustomerKey] = set()
+        # Customers this transaction created: nothing about them is committed, so there is nothing to read.
+        self._created: set[CustomerKey] = set()
+        # Every customer whose history this transaction changed: they need a new version.
+        self._changed: set[CustomerKey] = set()
+
+    def _rewrote(self, merchant: str, customers: Iterable[str]) -> None:
+        keys = {(merchant, c) for c in customers}
+        self._rewritten |= keys
+        self._changed |= keys
+
+    def _rewrote_rows(self, rows: Iterable[Mapping[str, Any]], customer: str = "customer_id") -> None:
+        for row in rows:
+            key = (row["merchant"], row[customer])
+            self._rewritten.add(key)
+            self._changed.add(key)
 
     async def _many(self, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -305,11 +362,13 @@ class FactsRepository:
         pairs = list(seen)
         if not pairs:
             return set()
-        created = await self.session.execute(
+        result = await self.session.execute(
             ENSURE_CUSTOMERS,
             {"merchant": merchant, "ids": [c for c, _ in pairs], "ats": [at for _, at in pairs]},
         )
-        return {customer for customer, is_new in created if is_new}
+        created = {customer for customer, is_new in result if is_new}
+        self._created.update((merchant, c) for c in created)
+        return created
 
     async def add_orders(
         self, merchant: str, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]
@@ -327,7 +386,7 @@ class FactsRepository:
                 "channels": [o["channel"] for o in orders],
             },
         )
-        await self.session.execute(
+        inserted = await self.session.execute(
             INSERT_ORDER_LINES,
             {
                 "merchant": merchant,
@@ -340,6 +399,11 @@ class FactsRepository:
                 "paid_at": [line["paid_at"] for line in lines],
             },
         )
+        # Only the lines actually inserted (not those of an order seen before), as the database has them.
+        for customer, *line in inserted:
+            key = (merchant, customer)
+            self._added_lines.setdefault(key, []).append(PurchasedLine(*line))
+            self._changed.add(key)
         await self._many(ADOPT_ORDER_CHANNEL, [o for o in orders if o["channel"] is not None])
 
     async def customers_of_orders(self, merchant: str, order_ids: Iterable[str]) -> dict[str, str]:
@@ -355,6 +419,7 @@ class FactsRepository:
 
     async def add_refund_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_REFUND_LINE, rows)
+        self._rewrote_rows(rows)
 
     async def update_profiles(self, merchant: str, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Apply the updates; returns the customers whose profile they changed."""
@@ -376,39 +441,108 @@ class FactsRepository:
 
     async def add_favorites(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_FAVORITE, rows)
+        self._rewrote_rows(rows)
 
     async def join_groups(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(JOIN_GROUP, rows)
+        self._rewrote_rows(rows)
 
     async def leave_groups(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(LEAVE_GROUP, rows)
+        self._rewrote_rows(rows)
 
     async def add_activities(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_ACTIVITY, rows)
+        # only activity in a group is a fact (a fan's last activity); a vote is not
+        self._rewrote_rows(row for row in rows if row["group_id"] is not None)
 
     async def add_referrals(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(INSERT_REFERRAL, rows)
+        self._rewrote_rows(rows, customer="inviter_id")
 
     async def update_tiers(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._many(UPDATE_TIER, rows)
 
-    async def inviters_of(self, merchant: str, invitee_ids: Sequence[str]) -> list[str]:
+    async def inviters_of_buyers(self, merchant: str, invitee_ids: Sequence[str]) -> list[str]:
+        """The inviters of customers who just bought: their referral sales may have changed, so their
+        facts count as changed."""
         result = await self.session.execute(INVITERS_OF, {"merchant": merchant, "ids": list(invitee_ids)})
-        return [row[0] for row in result]
+        inviters = [row[0] for row in result]
+        self._rewrote(merchant, inviters)
+        return inviters
 
     async def load(
         self, merchant: str, customer_ids: Sequence[str], *, lock: bool = True
     ) -> dict[str, CustomerFacts]:
         """Facts of the given customers (that exist), their rows locked for this transaction unless
-        `lock=False` (to show them, not to re-evaluate them)."""
+        `lock=False` (to show them, not to re-evaluate them: read in full, neither taken from the cache
+        nor given to it)."""
         params = {"merchant": merchant, "ids": sorted(set(customer_ids))}
         rows = await self.session.execute(LOAD_CUSTOMERS if lock else VIEW_CUSTOMERS, params)
-        columns = list(rows.keys())  # customer_id first; zip is ~5× cheaper than dict(row._mapping)
-        profiles = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+        columns = list(rows.keys())[:-2]  # customer_id first; zip is ~5× cheaper than dict(row._mapping)
+        profiles: dict[str, dict[str, Any]] = {}
+        seen: dict[str, tuple[int, int | None]] = {}
+        for *profile, version, generation in rows:
+            profiles[profile[0]] = dict(zip(columns, profile, strict=True))
+            seen[profile[0]] = (version, generation)
         if not profiles:
             return {}
-        params["ids"] = list(profiles)
-        facts: dict[str, CustomerFacts] = {}
+        histories: dict[str, History] = {}
+        if lock:
+            for customer, (version, generation) in seen.items():
+                history = self._history_at(merchant, customer, version, generation)
+                if history is not None:
+                    histories[customer] = history
+        unread = [c for c in profiles if c not in histories]
+        if unread:
+            histories.update(await self._read_histories(merchant, unread))
+        if lock:
+            for customer, (version, generation) in seen.items():
+                key = (merchant, customer)
+                self._current[key] = Entry(version, generation, histories[customer])
+                self._added_lines.pop(key, None)
+                self._rewritten.discard(key)
+                self._created.discard(key)
+        return {
+            customer: CustomerFacts(
+                **profile,
+                lines=h.lines,
+                refunds=h.refunds,
+                favorites=h.favorites,
+                active_group_ids=h.active_group_ids,
+                last_group_activity_at=h.last_group_activity_at,
+                referrals_made=h.referrals_made,
+                referred_buyers=h.referred_buyers,
+                segments=h.segments,
+            )
+            for customer, profile in profiles.items()
+            for h in (histories[customer],)
+        }
+
+    def _history_at(
+        self, merchant: str, customer: str, version: int, generation: int | None
+    ) -> History | None:
+        """The customer's history as this transaction has it, without reading it, if that is known: the
+        one loaded earlier in this transaction or kept by the cache at the row's version, with the order
+        lines added since. None if it must be read."""
+        key = (merchant, customer)
+        if key in self._rewritten:
+            return None
+        if key in self._created:
+            history: History | None = NO_HISTORY
+        else:
+            entry = self._current.get(key)
+            if entry is not None and entry.version == version and entry.generation == generation:
+                history = entry.history
+            else:
+                history = self._cache.get(key, version, generation) if self._cache is not None else None
+        added = self._added_lines.get(key)
+        if history is not None and added:
+            history = history._replace(lines=history.lines + tuple(added))
+        return history
+
+    async def _read_histories(self, merchant: str, customers: list[str]) -> dict[str, History]:
+        histories: dict[str, History] = {}
         for (
             customer_id, segment_keys,
             orders, products, categories, amounts, paid,
@@ -416,9 +550,8 @@ class FactsRepository:
             complaints,
             favorite_products, favorite_categories, favorited_at,
             active_groups, last_group_activity_at, made, bought,
-        ) in await self.session.execute(LOAD_FACTS, params):  # fmt: skip
-            facts[customer_id] = CustomerFacts(
-                **profiles[customer_id],
+        ) in await self.session.execute(LOAD_FACTS, {"merchant": merchant, "ids": customers}):  # fmt: skip
+            histories[customer_id] = History(
                 lines=tuple(map(PurchasedLine, orders, products, categories, amounts, paid))
                 if orders
                 else (),
@@ -445,7 +578,31 @@ class FactsRepository:
                 referred_buyers=bought,
                 segments=frozenset(segment_keys),
             )
-        return facts
+        return histories
+
+    async def renew_versions(self) -> None:
+        """Give every customer whose history this transaction changed a new version; call just before
+        the commit. The facts kept of a customer written after their last load are not known: dropped."""
+        for key in self._rewritten | self._added_lines.keys() | self._created:
+            self._current.pop(key, None)
+        by_merchant: dict[str, list[str]] = {}
+        for merchant, customer in sorted(self._changed):
+            by_merchant.setdefault(merchant, []).append(customer)
+        for merchant, customers in by_merchant.items():
+            renewed = await self.session.execute(
+                RENEW_FACTS_VERSIONS, {"merchant": merchant, "ids": customers}
+            )
+            for customer, version in renewed:
+                entry = self._current.get((merchant, customer))
+                if entry is not None:
+                    self._current[(merchant, customer)] = entry._replace(version=version)
+        self._changed.clear()
+
+    def publish(self) -> None:
+        """Hand the facts this transaction ended with to the cache; call once it committed."""
+        if self._cache is not None:
+            self._cache.store(self._current)
+        self._current = {}
 
     async def record_changes(
         self,
@@ -465,6 +622,7 @@ class FactsRepository:
         pairs = [*exits, *entries]
         if not pairs and not stages:
             return
+        self._change_memberships(merchant, exits, entries)
         # The outbox rows are sorted by their event order before insertion; they outgrow the default
         # work_mem and would spill to disk.
         await self.session.execute(SORT_IN_MEMORY)
@@ -497,9 +655,30 @@ class FactsRepository:
             },
         )
 
+    def _change_memberships(
+        self, merchant: str, exits: Sequence[tuple[str, str]], entries: Sequence[tuple[str, str]]
+    ) -> None:
+        changes: dict[str, tuple[set[str], set[str]]] = {}
+        for index, pairs in enumerate((exits, entries)):
+            for key, customer in pairs:
+                changes.setdefault(customer, (set(), set()))[index].add(key)
+        for customer, (exited, entered) in changes.items():
+            at = (merchant, customer)
+            self._changed.add(at)
+            entry = self._current.get(at)
+            if entry is not None:
+                segments = (entry.history.segments - exited) | entered
+                self._current[at] = entry._replace(history=entry.history._replace(segments=segments))
+
+    async def renew_membership_generation(self, merchant: str) -> None:
+        """Memberships of the merchant were written outside an evaluation: facts kept of before are stale."""
+        await self.session.execute(RENEW_MEMBERSHIP_GENERATION, {"merchant": merchant})
+        self._current = {key: entry for key, entry in self._current.items() if key[0] != merchant}
+
     async def enter_segments(self, merchant: str, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
         """`pairs` are (segment_key, customer_id)."""
         if pairs:
+            await self.renew_membership_generation(merchant)
             await self.session.execute(
                 text(
                     """
@@ -519,6 +698,7 @@ class FactsRepository:
 
     async def exit_segments(self, merchant: str, pairs: Sequence[tuple[str, str]]) -> None:
         if pairs:
+            await self.renew_membership_generation(merchant)
             await self.session.execute(
                 text(
                     """

@@ -1,0 +1,89 @@
+"""Customers' facts as this process last committed them, reused while the customer row says they are current.
+
+Every event about a known customer used to read all of the customer's order lines, refunds, favorites,
+groups and memberships again: most of a batch's database time and a third of the worker's. Now the
+facts a transaction ends with are kept, tagged with the `facts_version` of the customer row and the
+merchant's memberships generation they were read at, and the next transaction takes them instead of
+reading them while both are still what the row says (read under the row lock, so no writer can change
+them meanwhile). The rule that makes this safe, kept by `FactsRepository`: a transaction that changes a
+customer's history gives the row a new version before it commits; one that rewrites memberships outside
+an evaluation gives the merchant a new generation. The profile, tier, lifecycle stage and RFM scores sit
+on the row itself and are read with it every time; they are not kept here.
+
+Entries are replaced only by newer versions (the sequence only grows), and only after the commit: a
+transaction rolled back leaves nothing behind. The oldest entries go first past `capacity`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from datetime import datetime
+from typing import NamedTuple
+from weakref import WeakKeyDictionary
+
+from ..domain.facts import Favorite, PurchasedLine, RefundedLine
+
+CustomerKey = tuple[str, str]  # (merchant, customer)
+
+
+class History(NamedTuple):
+    """A customer's facts that do not sit on the customer row."""
+
+    lines: tuple[PurchasedLine, ...]
+    refunds: tuple[RefundedLine, ...]
+    favorites: tuple[Favorite, ...]
+    active_group_ids: frozenset[str]
+    last_group_activity_at: datetime | None
+    referrals_made: int
+    referred_buyers: int
+    segments: AbstractSet[str]
+
+
+class Entry(NamedTuple):
+    version: int
+    generation: int | None
+    history: History
+
+
+DEFAULT_CAPACITY = 100_000
+
+
+class FactsCache:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: dict[CustomerKey, Entry] = {}
+
+    def get(self, key: CustomerKey, version: int, generation: int | None) -> History | None:
+        entry = self._entries.get(key)
+        if entry is None or entry.version != version or entry.generation != generation:
+            return None
+        return entry.history
+
+    def store(self, entries: Mapping[CustomerKey, Entry]) -> None:
+        for key, entry in entries.items():
+            held = self._entries.pop(key, None)
+            if held is not None and held.version > entry.version:
+                entry = held  # a later transaction of this process got there first
+            self._entries[key] = entry  # last in the order: most recently used
+        while len(self._entries) > self.capacity:
+            del self._entries[next(iter(self._entries))]
+
+    def forget(self, keys: Iterable[CustomerKey]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_BY_DATABASE: WeakKeyDictionary[object, FactsCache] = WeakKeyDictionary()
+
+
+def cache_for(database: object) -> FactsCache:
+    """The cache of one database, keyed by its session factory: versions are only comparable within one
+    database, and a process (a test run) may talk to several."""
+    cache = _BY_DATABASE.get(database)
+    if cache is None:
+        cache = _BY_DATABASE[database] = FactsCache()
+    return cache
