@@ -538,7 +538,7 @@ class FactsRepository:
                 history = self._cache.get(key, version, generation) if self._cache is not None else None
         added = self._added_lines.get(key)
         if history is not None and added:
-            history = history._replace(lines=history.lines + tuple(added))
+            history = History(history.lines + tuple(added), *history[1:])  # ~4× cheaper than _replace
         return history
 
     async def _read_histories(self, merchant: str, customers: list[str]) -> dict[str, History]:
@@ -595,7 +595,7 @@ class FactsRepository:
             for customer, version in renewed:
                 entry = self._current.get((merchant, customer))
                 if entry is not None:
-                    self._current[(merchant, customer)] = entry._replace(version=version)
+                    self._current[(merchant, customer)] = Entry(version, entry.generation, entry.history)
         self._changed.clear()
 
     def publish(self) -> None:
@@ -668,7 +668,9 @@ class FactsRepository:
             entry = self._current.get(at)
             if entry is not None:
                 segments = (entry.history.segments - exited) | entered
-                self._current[at] = entry._replace(history=entry.history._replace(segments=segments))
+                self._current[at] = Entry(
+                    entry.version, entry.generation, History(*entry.history[:-1], segments)
+                )
 
     async def renew_membership_generation(self, merchant: str) -> None:
         """Memberships of the merchant were written outside an evaluation: facts kept of before are stale."""
