@@ -296,8 +296,16 @@ RECORD_CHANGES = text(
 
 SORT_IN_MEMORY = text("SET LOCAL work_mem = '64MB'")
 
-# New versions for customers whose facts a transaction changed, taken just before it commits. The rows are
-# locked in customer order first, as everywhere: most are locked by this transaction already.
+# New versions for customers whose facts a transaction changed, taken just before it commits. Their rows
+# are locked by the facts load already; should one not be, the rows are locked in customer order first, as
+# everywhere.
+RENEW_LOCKED_FACTS_VERSIONS = text(
+    """
+    UPDATE customers SET facts_version = nextval('facts_versions')
+    WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
+    RETURNING customer_id, facts_version
+    """
+)
 RENEW_FACTS_VERSIONS = text(
     """
     WITH locked AS MATERIALIZED (
@@ -340,6 +348,7 @@ class FactsRepository:
         self._created: set[CustomerKey] = set()
         # Every customer whose history this transaction changed: they need a new version.
         self._changed: set[CustomerKey] = set()
+        self._locked: set[CustomerKey] = set()
 
     def _rewrote(self, merchant: str, customers: Iterable[str]) -> None:
         keys = {(merchant, c) for c in customers}
@@ -499,6 +508,7 @@ class FactsRepository:
         if lock:
             for customer, (version, generation) in seen.items():
                 key = (merchant, customer)
+                self._locked.add(key)
                 self._current[key] = Entry(version, generation, histories[customer])
                 self._added_lines.pop(key, None)
                 self._rewritten.discard(key)
@@ -589,8 +599,10 @@ class FactsRepository:
         for merchant, customer in sorted(self._changed):
             by_merchant.setdefault(merchant, []).append(customer)
         for merchant, customers in by_merchant.items():
+            locked = all((merchant, c) in self._locked for c in customers)
             renewed = await self.session.execute(
-                RENEW_FACTS_VERSIONS, {"merchant": merchant, "ids": customers}
+                RENEW_LOCKED_FACTS_VERSIONS if locked else RENEW_FACTS_VERSIONS,
+                {"merchant": merchant, "ids": customers},
             )
             for customer, version in renewed:
                 entry = self._current.get((merchant, customer))
