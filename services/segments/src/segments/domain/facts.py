@@ -93,6 +93,14 @@ class CustomerFacts:
     # Keys of the segments the customer is in; evaluation passes a live set it updates as it goes.
     segments: AbstractSet[str] = field(default_factory=frozenset)
 
+    @classmethod
+    def from_fields(cls, fields: dict[str, object]) -> CustomerFacts:
+        """Facts from a value for every field, without `__init__`, which sets each of the 19 through
+        `object.__setattr__` (~4 µs; a batch loads a thousand customers)."""
+        facts = object.__new__(cls)
+        facts.__dict__.update(fields)
+        return facts
+
     def profile_value(self, name: ProfileField, as_of_year: int) -> str | None:
         if name == "age_band":
             return age_band(self.birth_year, as_of_year)

@@ -28,7 +28,7 @@ CustomerKey = tuple[str, str]  # (merchant, customer)
 
 
 class History(NamedTuple):
-    """A customer's facts that do not sit on the customer row."""
+    """A customer's facts that do not sit on the customer row, named as `CustomerFacts` names them."""
 
     lines: tuple[PurchasedLine, ...]
     refunds: tuple[RefundedLine, ...]

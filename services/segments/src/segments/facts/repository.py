@@ -513,21 +513,11 @@ class FactsRepository:
                 self._added_lines.pop(key, None)
                 self._rewritten.discard(key)
                 self._created.discard(key)
-        return {
-            customer: CustomerFacts(
-                **profile,
-                lines=h.lines,
-                refunds=h.refunds,
-                favorites=h.favorites,
-                active_group_ids=h.active_group_ids,
-                last_group_activity_at=h.last_group_activity_at,
-                referrals_made=h.referrals_made,
-                referred_buyers=h.referred_buyers,
-                segments=h.segments,
-            )
-            for customer, profile in profiles.items()
-            for h in (histories[customer],)
-        }
+        facts = {}
+        for customer, fields in profiles.items():
+            fields.update(zip(History._fields, histories[customer], strict=True))
+            facts[customer] = CustomerFacts.from_fields(fields)
+        return facts
 
     def _history_at(
         self, merchant: str, customer: str, version: int, generation: int | None
