@@ -30,13 +30,18 @@ ENSURE_CUSTOMERS = text(
     RETURNING c.customer_id, c.xmax = 0 AS created
     """
 )
-# Whole batches in one statement each: arrays in, one round trip, no per-row parameter binding.
+# Whole batches in one statement each: one round trip, no per-row parameter binding. Ids and amounts
+# travel as JSON arrays, walked in step with the times by ROWS FROM: bound as SQL arrays, the driver
+# type-checks every element (2.6–4.5 µs of client CPU a line against 1.2, measured on 1,000-line batches).
 INSERT_ORDERS = text(
     """
     INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, total_minor, channel)
-    SELECT :merchant, o.order_id, o.customer_id, o.paid_at, o.total_minor, o.channel
-    FROM unnest(CAST(:order_ids AS varchar[]), CAST(:customer_ids AS varchar[]),
-                CAST(:paid_at AS timestamptz[]), CAST(:totals AS bigint[]), CAST(:channels AS varchar[]))
+    SELECT :merchant, o.order_id, o.customer_id, o.paid_at, CAST(o.total_minor AS bigint), o.channel
+    FROM ROWS FROM (json_array_elements_text(CAST(:order_ids AS json)),
+                    json_array_elements_text(CAST(:customer_ids AS json)),
+                    unnest(CAST(:paid_at AS timestamptz[])),
+                    json_array_elements_text(CAST(:totals AS json)),
+                    json_array_elements_text(CAST(:channels AS json)))
          AS o(order_id, customer_id, paid_at, total_minor, channel)
     ON CONFLICT DO NOTHING
     """
@@ -45,11 +50,15 @@ INSERT_ORDER_LINES = text(
     """
     INSERT INTO order_lines (merchant_id, order_id, line_id, customer_id, product_id, category, amount_minor,
                              paid_at)
-    SELECT :merchant, l.order_id, l.line_id, l.customer_id, l.product_id, l.category, l.amount_minor,
-           l.paid_at
-    FROM unnest(CAST(:order_ids AS varchar[]), CAST(:line_ids AS varchar[]),
-                CAST(:customer_ids AS varchar[]), CAST(:product_ids AS varchar[]),
-                CAST(:categories AS varchar[]), CAST(:amounts AS bigint[]), CAST(:paid_at AS timestamptz[]))
+    SELECT :merchant, l.order_id, l.line_id, l.customer_id, l.product_id, l.category,
+           CAST(l.amount_minor AS bigint), l.paid_at
+    FROM ROWS FROM (json_array_elements_text(CAST(:order_ids AS json)),
+                    json_array_elements_text(CAST(:line_ids AS json)),
+                    json_array_elements_text(CAST(:customer_ids AS json)),
+                    json_array_elements_text(CAST(:product_ids AS json)),
+                    json_array_elements_text(CAST(:categories AS json)),
+                    json_array_elements_text(CAST(:amounts AS json)),
+                    unnest(CAST(:paid_at AS timestamptz[])))
          AS l(order_id, line_id, customer_id, product_id, category, amount_minor, paid_at)
     ON CONFLICT DO NOTHING
     RETURNING customer_id, order_id, product_id, category, amount_minor, paid_at
@@ -388,23 +397,23 @@ class FactsRepository:
             INSERT_ORDERS,
             {
                 "merchant": merchant,
-                "order_ids": [o["order_id"] for o in orders],
-                "customer_ids": [o["customer_id"] for o in orders],
+                "order_ids": json.dumps([o["order_id"] for o in orders]),
+                "customer_ids": json.dumps([o["customer_id"] for o in orders]),
                 "paid_at": [o["paid_at"] for o in orders],
-                "totals": [o["total_minor"] for o in orders],
-                "channels": [o["channel"] for o in orders],
+                "totals": json.dumps([o["total_minor"] for o in orders]),
+                "channels": json.dumps([o["channel"] for o in orders]),
             },
         )
         inserted = await self.session.execute(
             INSERT_ORDER_LINES,
             {
                 "merchant": merchant,
-                "order_ids": [line["order_id"] for line in lines],
-                "line_ids": [line["line_id"] for line in lines],
-                "customer_ids": [line["customer_id"] for line in lines],
-                "product_ids": [line["product_id"] for line in lines],
-                "categories": [line["category"] for line in lines],
-                "amounts": [line["amount_minor"] for line in lines],
+                "order_ids": json.dumps([line["order_id"] for line in lines]),
+                "line_ids": json.dumps([line["line_id"] for line in lines]),
+                "customer_ids": json.dumps([line["customer_id"] for line in lines]),
+                "product_ids": json.dumps([line["product_id"] for line in lines]),
+                "categories": json.dumps([line["category"] for line in lines]),
+                "amounts": json.dumps([line["amount_minor"] for line in lines]),
                 "paid_at": [line["paid_at"] for line in lines],
             },
         )
