@@ -97,6 +97,12 @@ async def test_a_known_customers_facts_are_kept_not_read_again(svc: ServiceHarne
     assert reads == []
     assert await entered(svc, merchant, customer, "toys-twice") == 1
     assert await entered(svc, merchant, customer, "lifecycle:repurchase") == 1
+    # the kept memberships are those the last batch left: kept ones without its entries would enter
+    # the customer again (and fail the batch), kept ones without its exits would not exit them
+    with facts_reads(svc) as reads:
+        await handle(svc.uow, order_paid(merchant, customer, ("p3", "toys", 1_000)))
+    assert reads == []
+    assert await entered(svc, merchant, customer, "toys-twice") == 1
 
 
 async def test_facts_another_worker_changed_are_read_again(svc: ServiceHarness) -> None:

@@ -101,6 +101,8 @@ class Outcome:
     lifecycle_after: Lifecycle
     entered: frozenset[str]
     exited: frozenset[str]
+    # every membership after (None: not known, e.g. an outcome built by hand)
+    members: frozenset[str] | None = None
 
 
 def reevaluate(
@@ -146,4 +148,5 @@ def reevaluate(
         lifecycle_after=stage,
         entered=final - before,
         exited=before - final,
+        members=final,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -626,14 +627,16 @@ class FactsRepository:
         at: datetime,
         at_json: str,
         envelope: Mapping[str, str],
+        members: Mapping[str, AbstractSet[str]] | None = None,
     ) -> None:
         """`exits`/`entries` are (segment_key, customer_id), `stages` (customer_id, old, new), in the
         order their events go out; `segment_ids` maps every key named to its id; `envelope` holds the
-        constant parts of the outbox rows (topic, source, time, headers, the three event types)."""
+        constant parts of the outbox rows (topic, source, time, headers, the three event types);
+        `members`, each changed customer's memberships after, if known."""
         pairs = [*exits, *entries]
         if not pairs and not stages:
             return
-        self._change_memberships(merchant, exits, entries)
+        self._change_memberships(merchant, {customer for _, customer in pairs}, members or {})
         # The outbox rows are sorted by their event order before insertion; they outgrow the default
         # work_mem and would spill to disk.
         await self.session.execute(SORT_IN_MEMORY)
@@ -667,20 +670,22 @@ class FactsRepository:
         )
 
     def _change_memberships(
-        self, merchant: str, exits: Sequence[tuple[str, str]], entries: Sequence[tuple[str, str]]
+        self, merchant: str, changed: Iterable[str], members: Mapping[str, AbstractSet[str]]
     ) -> None:
-        changes: dict[str, tuple[set[str], set[str]]] = {}
-        for index, pairs in enumerate((exits, entries)):
-            for key, customer in pairs:
-                changes.setdefault(customer, (set(), set()))[index].add(key)
-        for customer, (exited, entered) in changes.items():
-            at = (merchant, customer)
-            self._changed.add(at)
-            entry = self._current.get(at)
-            if entry is not None:
-                segments = (entry.history.segments - exited) | entered
-                self._current[at] = Entry(
-                    entry.version, entry.generation, History(*entry.history[:-1], segments)
+        """The kept facts of customers whose memberships changed take the memberships after, or are
+        dropped where those are not given."""
+        for customer in changed:
+            key = (merchant, customer)
+            self._changed.add(key)
+            entry = self._current.get(key)
+            if entry is None:
+                continue
+            after = members.get(customer)
+            if after is None:
+                del self._current[key]
+            else:
+                self._current[key] = Entry(
+                    entry.version, entry.generation, History(*entry.history[:-1], after)
                 )
 
     async def renew_membership_generation(self, merchant: str) -> None:

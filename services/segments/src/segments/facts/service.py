@@ -76,8 +76,9 @@ async def record_outcomes(
     `lifecycle:repurchase` reads as exit then enter; within each, customers in the order of `outcomes`.
     """
     names = {key: str(id_) for key, id_ in segment_ids.items()}
-    exits = [(key, o.customer_id) for o in outcomes for key in sorted(o.exited)]
-    entries = [(key, o.customer_id) for o in outcomes for key in sorted(o.entered)]
+    changed = [o for o in outcomes if o.entered or o.exited]
+    exits = [(key, o.customer_id) for o in changed for key in sorted(o.exited)]
+    entries = [(key, o.customer_id) for o in changed for key in sorted(o.entered)]
     for key, _ in (*exits, *entries):
         if key not in names:
             names[key] = str(builtin_segment_id(merchant, key))
@@ -103,6 +104,7 @@ async def record_outcomes(
             "entered_type": SegmentEntered.event_type,
             "lifecycle_type": CustomerLifecycleChanged.event_type,
         },
+        members={o.customer_id: o.members for o in changed if o.members is not None},
     )
 
 
