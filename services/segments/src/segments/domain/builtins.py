@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from sys import intern
 
 from .facts import LINE_AMOUNT, CustomerFacts, Lifecycle, age_band
 
@@ -63,10 +64,12 @@ def preferred_categories(facts: CustomerFacts, top: int) -> list[str]:
 
 
 def builtin_segments(facts: CustomerFacts, now: datetime, policy: Policy = DEFAULT_POLICY) -> frozenset[str]:
-    """Every built-in segment key the customer belongs to; `facts.lifecycle` must already be current."""
+    """Every built-in segment key the customer belongs to; `facts.lifecycle` must already be current.
+    Keys are interned: workers keep every customer's memberships (facts/cache.py), and one string per key
+    instead of one per customer halves what they take."""
     keys: set[str] = set()
     if facts.lifecycle != "prospect":
-        keys.add(f"lifecycle:{facts.lifecycle}")
+        keys.add(intern(f"lifecycle:{facts.lifecycle}"))
     active_since = now - timedelta(days=policy.fan_active_within_days)
     if (
         facts.active_group_ids
@@ -80,20 +83,20 @@ def builtin_segments(facts: CustomerFacts, now: datetime, policy: Policy = DEFAU
         keys.add("advocacy:distributor")
     for letter, score in (("r", facts.r_score), ("f", facts.f_score), ("m", facts.m_score)):
         if score is not None:
-            keys.add(f"rfm:{letter}:{score}")
+            keys.add(intern(f"rfm:{letter}:{score}"))
     for name in ("gender", "channel", "size"):
         value = getattr(facts, name)
         if value:
-            keys.add(f"tag:{name}:{value}")
+            keys.add(intern(f"tag:{name}:{value}"))
     band = age_band(facts.birth_year, now.year)
     if band is not None:
-        keys.add(f"tag:age_band:{band}")
+        keys.add(intern(f"tag:age_band:{band}"))
     for category in preferred_categories(facts, policy.preference_top_categories):
-        keys.add(f"tag:preference:{category}")
+        keys.add(intern(f"tag:preference:{category}"))
     if facts.lines:
         spend = net_spend(facts)
         for floor, tier in policy.spending_tiers:
             if spend >= floor:
-                keys.add(f"tag:spending_power:{tier}")
+                keys.add(intern(f"tag:spending_power:{tier}"))
                 break
     return frozenset(keys)

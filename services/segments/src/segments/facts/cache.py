@@ -11,12 +11,13 @@ an evaluation gives the merchant a new generation. The profile, tier, lifecycle 
 on the row itself and are read with it every time; they are not kept here.
 
 Entries are replaced only by newer versions (the sequence only grows), and only after the commit: a
-transaction rolled back leaves nothing behind. The oldest entries go first past `capacity`.
+transaction rolled back leaves nothing behind. The cache is bounded by what its entries hold, not by how
+many: past `capacity` units, the least recently stored entries go first (`weight`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import NamedTuple
@@ -46,12 +47,24 @@ class Entry(NamedTuple):
     history: History
 
 
-DEFAULT_CAPACITY = 100_000
+# Units of `weight`, ~70 bytes each as measured with tracemalloc (5.2 KB for a customer with 10 order
+# lines and 30 memberships, 70 units): ~220 MB, the facts of ~40,000 such customers.
+DEFAULT_CAPACITY = 3_000_000
+
+
+def weight(entry: Entry) -> int:
+    """What an entry holds, in units of ~70 bytes: an order line or a refund takes ~3, a membership ~1
+    (its key is shared), the entry itself ~10."""
+    history = entry.history
+    return (
+        10 + 3 * (len(history.lines) + len(history.refunds) + len(history.favorites)) + len(history.segments)
+    )
 
 
 class FactsCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
+        self.weight = 0
         self._entries: dict[CustomerKey, Entry] = {}
 
     def get(self, key: CustomerKey, version: int, generation: int | None) -> History | None:
@@ -63,15 +76,14 @@ class FactsCache:
     def store(self, entries: Mapping[CustomerKey, Entry]) -> None:
         for key, entry in entries.items():
             held = self._entries.pop(key, None)
-            if held is not None and held.version > entry.version:
-                entry = held  # a later transaction of this process got there first
+            if held is not None:
+                self.weight -= weight(held)
+                if held.version > entry.version:
+                    entry = held  # a later transaction of this process got there first
             self._entries[key] = entry  # last in the order: most recently used
-        while len(self._entries) > self.capacity:
-            del self._entries[next(iter(self._entries))]
-
-    def forget(self, keys: Iterable[CustomerKey]) -> None:
-        for key in keys:
-            self._entries.pop(key, None)
+            self.weight += weight(entry)
+        while self.weight > self.capacity and self._entries:
+            self.weight -= weight(self._entries.pop(next(iter(self._entries))))
 
     def __len__(self) -> int:
         return len(self._entries)

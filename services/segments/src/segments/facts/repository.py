@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
+from sys import intern
 from typing import Any
 
 from sqlalchemy import text
@@ -419,9 +420,10 @@ class FactsRepository:
             },
         )
         # Only the lines actually inserted (not those of an order seen before), as the database has them.
-        for customer, *line in inserted:
+        for customer, order_id, product_id, category, amount, paid_at in inserted:
             key = (merchant, customer)
-            self._added_lines.setdefault(key, []).append(PurchasedLine(*line))
+            line = PurchasedLine(order_id, intern(product_id), intern(category), amount, paid_at)
+            self._added_lines.setdefault(key, []).append(line)
             self._changed.add(key)
         await self._many(ADOPT_ORDER_CHANNEL, [o for o in orders if o["channel"] is not None])
 
@@ -552,6 +554,8 @@ class FactsRepository:
         return history
 
     async def _read_histories(self, merchant: str, customers: list[str]) -> dict[str, History]:
+        """Read in full. Products, categories and segment keys are interned: the cache keeps thousands of
+        customers' facts, which then share one string per value instead of holding one each."""
         histories: dict[str, History] = {}
         for (
             customer_id, segment_keys,
@@ -562,7 +566,9 @@ class FactsRepository:
             active_groups, last_group_activity_at, made, bought,
         ) in await self.session.execute(LOAD_FACTS, {"merchant": merchant, "ids": customers}):  # fmt: skip
             histories[customer_id] = History(
-                lines=tuple(map(PurchasedLine, orders, products, categories, amounts, paid))
+                lines=tuple(
+                    map(PurchasedLine, orders, map(intern, products), map(intern, categories), amounts, paid)
+                )
                 if orders
                 else (),
                 refunds=tuple(
@@ -586,7 +592,7 @@ class FactsRepository:
                 last_group_activity_at=last_group_activity_at,
                 referrals_made=made,
                 referred_buyers=bought,
-                segments=frozenset(segment_keys),
+                segments=frozenset(map(intern, segment_keys)),
             )
         return histories
 
