@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
+from prometheus_client import REGISTRY
 from segments_test_events import order_paid
 from sqlalchemy import event, text
 
@@ -68,6 +69,10 @@ def facts_reads(svc: ServiceHarness) -> Iterator[list[str]]:
         event.remove(svc.engine.sync_engine, "before_cursor_execute", record)
 
 
+def loaded(source: str) -> float:
+    return REGISTRY.get_sample_value("meadow_segments_facts_loaded_total", {"source": source}) or 0.0
+
+
 async def save(svc: ServiceHarness, merchant: str, key: str, rule: dict[str, Any]) -> None:
     response = await svc.client.post(
         "/v1/segments", json={"key": key, "name": key, "rule": rule}, headers=svc.auth(merchant)
@@ -92,9 +97,11 @@ async def test_a_known_customers_facts_are_kept_not_read_again(svc: ServiceHarne
     merchant, customer = "m-kept", f"c-{uuid4()}"
     await save(svc, merchant, "toys-twice", {"kind": "purchased", "category": "toys", "min_count": 2})
     await handle(svc.uow, order_paid(merchant, customer, ("p1", "toys", 1_000)))
+    kept_before = loaded("kept")
     with facts_reads(svc) as reads:
         await handle(svc.uow, order_paid(merchant, customer, ("p2", "toys", 1_000)))
     assert reads == []
+    assert loaded("kept") == kept_before + 1  # and /metrics says so
     assert await entered(svc, merchant, customer, "toys-twice") == 1
     assert await entered(svc, merchant, customer, "lifecycle:repurchase") == 1
     # the kept memberships are those the last batch left: kept ones without its entries would enter

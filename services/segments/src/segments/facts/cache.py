@@ -23,9 +23,17 @@ from datetime import datetime
 from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
+from prometheus_client import Counter, Gauge
+
 from ..domain.facts import Favorite, PurchasedLine, RefundedLine
 
 CustomerKey = tuple[str, str]  # (merchant, customer)
+
+# Per customer loaded for re-evaluation: from kept facts ("kept") or read in full ("read").
+FACTS_LOADED = Counter(
+    "meadow_segments_facts_loaded_total", "Customers' facts loaded for re-evaluation, by source", ["source"]
+)
+CACHE_WEIGHT = Gauge("meadow_segments_facts_cache_units", "What the facts cache holds, in units of ~70 bytes")
 
 
 class History(NamedTuple):
@@ -84,6 +92,7 @@ class FactsCache:
             self.weight += weight(entry)
         while self.weight > self.capacity and self._entries:
             self.weight -= weight(self._entries.pop(next(iter(self._entries))))
+        CACHE_WEIGHT.set(self.weight)
 
     def __len__(self) -> int:
         return len(self._entries)

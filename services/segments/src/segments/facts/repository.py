@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils import uuid7
 
 from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
-from .cache import CustomerKey, Entry, FactsCache, History
+from .cache import FACTS_LOADED, CustomerKey, Entry, FactsCache, History
 
 # A customer is first seen at their earliest event, whatever order the events arrive in: an existing
 # customer's first_seen_at moves back when an earlier event comes (another topic's, or a backfill). On a
@@ -517,6 +517,9 @@ class FactsRepository:
         unread = [c for c in profiles if c not in histories]
         if unread:
             histories.update(await self._read_histories(merchant, unread))
+        if lock:
+            FACTS_LOADED.labels("kept").inc(len(profiles) - len(unread))
+            FACTS_LOADED.labels("read").inc(len(unread))
         if lock:
             for customer, (version, generation) in seen.items():
                 key = (merchant, customer)
