@@ -360,6 +360,8 @@ class FactsRepository:
         # Every customer whose history this transaction changed: they need a new version.
         self._changed: set[CustomerKey] = set()
         self._locked: set[CustomerKey] = set()
+        # Merchants whose memberships this transaction wrote outside an evaluation: each needs a generation.
+        self._memberships_rewritten: set[str] = set()
 
     def _rewrote(self, merchant: str, customers: Iterable[str]) -> None:
         keys = {(merchant, c) for c in customers}
@@ -520,7 +522,6 @@ class FactsRepository:
         if lock:
             FACTS_LOADED.labels("kept").inc(len(profiles) - len(unread))
             FACTS_LOADED.labels("read").inc(len(unread))
-        if lock:
             for customer, (version, generation) in seen.items():
                 key = (merchant, customer)
                 self._locked.add(key)
@@ -600,10 +601,18 @@ class FactsRepository:
         return histories
 
     async def renew_versions(self) -> None:
-        """Give every customer whose history this transaction changed a new version; call just before
-        the commit. The facts kept of a customer written after their last load are not known: dropped."""
+        """Give every customer whose history this transaction changed a new version, and every merchant
+        whose memberships it rewrote outside an evaluation a new generation; call just before the commit.
+        The facts kept of a customer written after their last load are not known: dropped."""
         for key in self._rewritten | self._added_lines.keys() | self._created:
             self._current.pop(key, None)
+        for merchant in sorted(self._memberships_rewritten):
+            await self.session.execute(RENEW_MEMBERSHIP_GENERATION, {"merchant": merchant})
+        if self._memberships_rewritten:
+            self._current = {
+                k: e for k, e in self._current.items() if k[0] not in self._memberships_rewritten
+            }
+            self._memberships_rewritten.clear()
         by_merchant: dict[str, list[str]] = {}
         for merchant, customer in sorted(self._changed):
             by_merchant.setdefault(merchant, []).append(customer)
@@ -697,15 +706,10 @@ class FactsRepository:
                     entry.version, entry.generation, History(*entry.history[:-1], after)
                 )
 
-    async def renew_membership_generation(self, merchant: str) -> None:
-        """Memberships of the merchant were written outside an evaluation: facts kept of before are stale."""
-        await self.session.execute(RENEW_MEMBERSHIP_GENERATION, {"merchant": merchant})
-        self._current = {key: entry for key, entry in self._current.items() if key[0] != merchant}
-
     async def enter_segments(self, merchant: str, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
         """`pairs` are (segment_key, customer_id)."""
         if pairs:
-            await self.renew_membership_generation(merchant)
+            self._memberships_rewritten.add(merchant)
             await self.session.execute(
                 text(
                     """
@@ -725,7 +729,7 @@ class FactsRepository:
 
     async def exit_segments(self, merchant: str, pairs: Sequence[tuple[str, str]]) -> None:
         if pairs:
-            await self.renew_membership_generation(merchant)
+            self._memberships_rewritten.add(merchant)
             await self.session.execute(
                 text(
                     """
