@@ -3,6 +3,7 @@ steps the tests drive it by: feeding events through the consumer, reading a segm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
@@ -22,9 +23,11 @@ from meadow_contracts import (
     PostLiked,
     ProductFavorited,
     RefundedLine,
+    Topic,
     VoteCast,
     model_for,
 )
+from meadow_runtime.consumer import Delivery
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
 from meadow_runtime.testing.kafka import produce
@@ -54,6 +57,20 @@ def order_paid(
         paid_at=at or datetime.now(UTC),
     )
     return wrap(event, merchant, customer)
+
+
+def order_deliveries(envelopes: Sequence[Envelope]) -> list[Delivery[OrderPaid]]:
+    """Order envelopes as one consumer batch, for calling the order handler directly."""
+    return [
+        Delivery(
+            envelope=e,
+            event=OrderPaid.model_validate(e.data),
+            topic=Topic.COMMERCE_ORDERS.value,
+            partition=0,
+            offset=n,
+        )
+        for n, e in enumerate(envelopes)
+    ]
 
 
 def order_refunded(merchant: str, paid: Envelope, *, complaint: bool = False) -> Envelope:

@@ -12,36 +12,22 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from segments_test_events import order_paid
+from segments_test_events import order_deliveries, order_paid
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from meadow_contracts import Envelope, OrderPaid, Topic, model_for
-from meadow_runtime.consumer import Delivery
+from meadow_contracts import Envelope, model_for
 from meadow_runtime.testing.harness import ServiceHarness
 from segments.consumers import on_order_paid
 from segments.domain.evaluation import Outcome
 from segments.facts.service import builtin_segment_id, record_outcomes
 
 
-def deliveries(envelopes: Sequence[Envelope]) -> list[Delivery[OrderPaid]]:
-    return [
-        Delivery(
-            envelope=e,
-            event=OrderPaid.model_validate(e.data),
-            topic=Topic.COMMERCE_ORDERS.value,
-            partition=0,
-            offset=n,
-        )
-        for n, e in enumerate(envelopes)
-    ]
-
-
 async def handle(svc: ServiceHarness, envelopes: Sequence[Envelope]) -> list[tuple[str, Any]]:
     """Run the order handler over one batch and commit; returns the outbox rows it wrote."""
     async with svc.uow() as uow:
         before = set((await uow.session.execute(text("SELECT id FROM outbox"))).scalars())
-        await on_order_paid(uow, deliveries(envelopes))
+        await on_order_paid(uow, order_deliveries(envelopes))
         await uow.commit()
     async with svc.uow() as uow:
         rows = await uow.session.execute(text("SELECT id, aggregateid, type, payload, headers FROM outbox"))

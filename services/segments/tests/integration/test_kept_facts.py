@@ -7,17 +7,16 @@ of its own, as another process would have.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
 from prometheus_client import REGISTRY
-from segments_test_events import order_paid
+from segments_test_events import order_deliveries, order_paid
 from sqlalchemy import event, text
 
-from meadow_contracts import Envelope, OrderPaid, SegmentEntered, Topic
-from meadow_runtime.consumer import Delivery
+from meadow_contracts import Envelope, SegmentEntered
 from meadow_runtime.db import create_session_factory
 from meadow_runtime.testing.harness import ServiceHarness
 from segments.app import SERVICE
@@ -27,23 +26,10 @@ from segments.uow import SegmentsUnitOfWork
 Worker = Callable[[], Any]
 
 
-def deliveries(envelopes: Sequence[Envelope]) -> list[Delivery[OrderPaid]]:
-    return [
-        Delivery(
-            envelope=e,
-            event=OrderPaid.model_validate(e.data),
-            topic=Topic.COMMERCE_ORDERS.value,
-            partition=0,
-            offset=n,
-        )
-        for n, e in enumerate(envelopes)
-    ]
-
-
 async def handle(worker: Worker, *envelopes: Envelope, commit: bool = True) -> None:
     async with worker() as uow:
         assert isinstance(uow, SegmentsUnitOfWork)
-        await on_order_paid(uow, deliveries(envelopes))
+        await on_order_paid(uow, order_deliveries(envelopes))
         if commit:
             await uow.commit()
 
