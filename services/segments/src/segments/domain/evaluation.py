@@ -30,6 +30,7 @@ class CompiledSegments(tuple[CompiledSegment, ...]):
 
     _reading: dict[str, tuple[int, ...]]
     _naming_segments: tuple[int, ...]
+    names_segments: bool
 
     def __new__(cls, ordered: Iterable[CompiledSegment]) -> CompiledSegments:
         self = super().__new__(cls, ordered)
@@ -39,6 +40,7 @@ class CompiledSegments(tuple[CompiledSegment, ...]):
                 reading.setdefault(fact, []).append(position)
         self._reading = {fact: tuple(positions) for fact, positions in reading.items()}
         self._naming_segments = tuple(i for i, s in enumerate(self) if s.depends_on.segments)
+        self.names_segments = bool(self._naming_segments)
         return self
 
     def candidates(self, facts: Iterable[str]) -> list[CompiledSegment]:
@@ -116,31 +118,34 @@ def reevaluate(
     before = frozenset(facts.segments)
     stage_before = facts.lifecycle
     stage = lifecycle_stage(facts, now, policy)
-    facts = facts.with_lifecycle(stage)
-    kinds = set(touched) if touched is not None else set()
-    if stage != stage_before:
-        kinds.add("lifecycle")
-    builtins = builtin_segments(facts, now, policy)
+    builtins = builtin_segments(facts, now, policy, stage=stage)
     # the merchant's own memberships: their keys have no colon, every built-in's has (builtins module)
-    members = {key for key in before if ":" not in key} | builtins
-    changed = set(before ^ members)
+    members = {key for key in before if ":" not in key}
+    members |= builtins
     # One view over the live set: `in_segment` sees memberships decided earlier in this pass.
-    live = facts.with_segments(members)
-    for segment in segments if touched is None else segments.candidates(kinds):
-        affected = (
-            touched is None
-            or not segment.depends_on.facts.isdisjoint(kinds)
-            or not segment.depends_on.segments.isdisjoint(changed)
-        )
-        if not affected:
+    live = facts.evaluated(stage, members)
+    # Segments naming others are visited whatever was touched, and evaluated only when a segment they
+    # name changed in this pass; the others were picked for a fact they read.
+    naming = segments.names_segments and touched is not None
+    changed = set(before ^ members) if naming else set()
+    kinds = touched if touched is None or stage == stage_before else touched | {"lifecycle"}
+    for segment in segments if kinds is None else segments.candidates(kinds):
+        depends_on = segment.depends_on
+        if (
+            naming
+            and depends_on.segments
+            and depends_on.facts.isdisjoint(kinds)  # type: ignore[arg-type]
+            and depends_on.segments.isdisjoint(changed)
+        ):
             continue
+        key = segment.key
         is_member = segment.predicate(live)
-        if is_member != (segment.key in members):
-            changed.add(segment.key)
+        if is_member != (key in members):
+            changed.add(key)
             if is_member:
-                members.add(segment.key)
+                members.add(key)
             else:
-                members.discard(segment.key)
+                members.discard(key)
     final = frozenset(members)
     return Outcome(
         customer_id=facts.customer_id,
