@@ -88,32 +88,7 @@ async def on_order_paid(uow: SegmentsUnitOfWork, deliveries: Sequence[Delivery[O
     for merchant, events in (await by_merchant(uow, deliveries)).items():
         customers = [e.customer_id for e in events]
         created = await uow.facts.ensure_customers(merchant, [(e.customer_id, e.paid_at) for e in events])
-        orders = [
-            {
-                "merchant": merchant,
-                "order_id": e.order_id,
-                "customer_id": e.customer_id,
-                "paid_at": e.paid_at,
-                "total_minor": e.total_minor,
-                "channel": e.channel,
-            }
-            for e in events
-        ]
-        lines = [
-            {
-                "merchant": merchant,
-                "order_id": e.order_id,
-                "line_id": line.line_id,
-                "customer_id": e.customer_id,
-                "product_id": line.product_id,
-                "category": line.category,
-                "amount_minor": line.amount_minor,
-                "paid_at": e.paid_at,
-            }
-            for e in events
-            for line in e.lines
-        ]
-        await uow.facts.add_orders(merchant, orders, lines)
+        await uow.facts.add_orders(merchant, events)
         touched: dict[str, set[str]] = defaultdict(set)
         for e in events:
             touched[e.customer_id] |= touched_by_order(

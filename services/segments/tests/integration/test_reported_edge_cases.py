@@ -22,7 +22,7 @@ from segments_test_events import (
 )
 from sqlalchemy import text
 
-from meadow_contracts import OrderRefunded, Topic
+from meadow_contracts import OrderLine, OrderPaid, OrderRefunded, Topic
 from meadow_runtime.errors import Problem
 from meadow_runtime.settings import Settings
 from meadow_runtime.testing.harness import ServiceHarness
@@ -522,15 +522,9 @@ async def test_a_segment_created_while_a_batch_is_in_flight_has_the_batchs_custo
     buyers = {"key": "buyers", "name": "Buyers", "rule": {"kind": "purchased", "category": "formula"}}
     async with svc.uow() as batch:  # what the consumer does with an order, not committed yet
         await batch.facts.ensure_customers(merchant, [(customer, now)])
-        order = {
-            "order_id": "o1",
-            "customer_id": customer,
-            "paid_at": now,
-            "total_minor": 100,
-            "channel": None,
-        }
-        line = {**order, "line_id": "l1", "product_id": "p1", "category": "formula", "amount_minor": 100}
-        await batch.facts.add_orders(merchant, [order], [line])
+        line = OrderLine(line_id="l1", product_id="p1", category="formula", quantity=1, amount_minor=100)
+        order = OrderPaid(order_id="o1", customer_id=customer, lines=(line,), paid_at=now)
+        await batch.facts.add_orders(merchant, [order])
         await reevaluate_customers(batch, merchant, {customer: None}, now)
         create = asyncio.ensure_future(
             svc.client.post("/v1/segments", json=buyers, headers=svc.auth(merchant))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import datetime
+from datetime import UTC, datetime
 from sys import intern
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils import uuid7
+
+from meadow_contracts import OrderPaid
 
 from ..domain.facts import CustomerFacts, Favorite, PurchasedLine, RefundedLine
 from .cache import FACTS_LOADED, CustomerKey, Entry, FactsCache, History
@@ -63,7 +65,6 @@ INSERT_ORDER_LINES = text(
                     unnest(CAST(:paid_at AS timestamptz[])))
          AS l(order_id, line_id, customer_id, product_id, category, amount_minor, paid_at)
     ON CONFLICT DO NOTHING
-    RETURNING customer_id, order_id, product_id, category, amount_minor, paid_at
     """
 )
 ADOPT_ORDER_CHANNEL = text(
@@ -307,28 +308,35 @@ RECORD_CHANGES = text(
 
 SORT_IN_MEMORY = text("SET LOCAL work_mem = '64MB'")
 
-# New versions for customers whose facts a transaction changed, taken just before it commits. Their rows
-# are locked by the facts load already; should one not be, the rows are locked in customer order first, as
-# everywhere.
+# A new version for the customers whose facts a transaction changed, taken just before it commits: one
+# value of the sequence for all of them (the initplan runs once), as a version only has to differ from
+# every version the row had before, not from other customers'. Their rows are locked by the facts load
+# already; should one not be, the rows are locked in customer order first, as everywhere.
 RENEW_LOCKED_FACTS_VERSIONS = text(
     """
-    UPDATE customers SET facts_version = nextval('facts_versions')
-    WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
-    RETURNING customer_id, facts_version
+    WITH version AS MATERIALIZED (SELECT nextval('facts_versions') AS v),
+    renewed AS (
+        UPDATE customers SET facts_version = (SELECT v FROM version)
+        WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
+    )
+    SELECT v FROM version
     """
 )
 RENEW_FACTS_VERSIONS = text(
     """
-    WITH locked AS MATERIALIZED (
+    WITH version AS MATERIALIZED (SELECT nextval('facts_versions') AS v),
+    locked AS MATERIALIZED (
         SELECT customer_id FROM customers
         WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
         ORDER BY customer_id
         FOR UPDATE
+    ),
+    renewed AS (
+        UPDATE customers c SET facts_version = (SELECT v FROM version)
+        FROM locked l
+        WHERE c.merchant_id = :merchant AND c.customer_id = l.customer_id
     )
-    UPDATE customers c SET facts_version = nextval('facts_versions')
-    FROM locked l
-    WHERE c.merchant_id = :merchant AND c.customer_id = l.customer_id
-    RETURNING c.customer_id, c.facts_version
+    SELECT v FROM version
     """
 )
 RENEW_MEMBERSHIP_GENERATION = text(
@@ -339,6 +347,12 @@ RENEW_MEMBERSHIP_GENERATION = text(
     """
 )
 NO_HISTORY = History((), (), (), frozenset(), None, 0, 0, frozenset())
+
+
+def stored_time(at: datetime) -> datetime:
+    """A time as a `timestamptz` column gives it back: the driver reads a time without an offset as the
+    process's local time, as `astimezone` does (and an aware time compares the same at any offset)."""
+    return at if at.tzinfo is not None else at.astimezone(UTC)
 
 
 class FactsRepository:
@@ -392,42 +406,61 @@ class FactsRepository:
         self._created.update((merchant, c) for c in created)
         return created
 
-    async def add_orders(
-        self, merchant: str, orders: Sequence[dict[str, Any]], lines: Sequence[dict[str, Any]]
-    ) -> None:
-        if not orders:
+    async def add_orders(self, merchant: str, events: Sequence[OrderPaid]) -> None:
+        """The orders and their lines; an order seen before (a replay, under any event id) adds nothing."""
+        if not events:
             return
         await self.session.execute(
             INSERT_ORDERS,
             {
                 "merchant": merchant,
-                "order_ids": json.dumps([o["order_id"] for o in orders]),
-                "customer_ids": json.dumps([o["customer_id"] for o in orders]),
-                "paid_at": [o["paid_at"] for o in orders],
-                "totals": json.dumps([o["total_minor"] for o in orders]),
-                "channels": json.dumps([o["channel"] for o in orders]),
+                "order_ids": json.dumps([e.order_id for e in events]),
+                "customer_ids": json.dumps([e.customer_id for e in events]),
+                "paid_at": [e.paid_at for e in events],
+                "totals": json.dumps([e.total_minor for e in events]),
+                "channels": json.dumps([e.channel for e in events]),
             },
         )
-        inserted = await self.session.execute(
+        lines = [(e, line) for e in events for line in e.lines]
+        inserted: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
             INSERT_ORDER_LINES,
             {
                 "merchant": merchant,
-                "order_ids": json.dumps([line["order_id"] for line in lines]),
-                "line_ids": json.dumps([line["line_id"] for line in lines]),
-                "customer_ids": json.dumps([line["customer_id"] for line in lines]),
-                "product_ids": json.dumps([line["product_id"] for line in lines]),
-                "categories": json.dumps([line["category"] for line in lines]),
-                "amounts": json.dumps([line["amount_minor"] for line in lines]),
-                "paid_at": [line["paid_at"] for line in lines],
+                "order_ids": json.dumps([e.order_id for e, _ in lines]),
+                "line_ids": json.dumps([line.line_id for _, line in lines]),
+                "customer_ids": json.dumps([e.customer_id for e, _ in lines]),
+                "product_ids": json.dumps([line.product_id for _, line in lines]),
+                "categories": json.dumps([line.category for _, line in lines]),
+                "amounts": json.dumps([line.amount_minor for _, line in lines]),
+                "paid_at": [e.paid_at for e, _ in lines],
             },
         )
-        # Only the lines actually inserted (not those of an order seen before), as the database has them.
-        for customer, order_id, product_id, category, amount, paid_at in inserted:
-            key = (merchant, customer)
-            line = PurchasedLine(order_id, intern(product_id), intern(category), amount, paid_at)
-            self._added_lines.setdefault(key, []).append(line)
-            self._changed.add(key)
-        await self._many(ADOPT_ORDER_CHANNEL, [o for o in orders if o["channel"] is not None])
+        if inserted.rowcount == len(lines):
+            # Every line is new: the facts kept of their customers take them as the database has them.
+            added = self._added_lines
+            for e, line in lines:
+                added.setdefault((merchant, e.customer_id), []).append(
+                    PurchasedLine(
+                        e.order_id,
+                        intern(line.product_id),
+                        intern(line.category),
+                        line.amount_minor,
+                        stored_time(e.paid_at),
+                    )
+                )
+            self._changed.update((merchant, e.customer_id) for e in events)
+        else:
+            # Some were known (a re-sent order, or a line twice in the batch): which ones, only the
+            # database says, so these customers' facts are read again.
+            self._rewrote(merchant, [e.customer_id for e in events])
+        await self._many(
+            ADOPT_ORDER_CHANNEL,
+            [
+                {"merchant": merchant, "customer_id": e.customer_id, "channel": e.channel}
+                for e in events
+                if e.channel is not None
+            ],
+        )
 
     async def customers_of_orders(self, merchant: str, order_ids: Iterable[str]) -> dict[str, str]:
         """The customer of each known order among these."""
@@ -618,14 +651,17 @@ class FactsRepository:
             by_merchant.setdefault(merchant, []).append(customer)
         for merchant, customers in by_merchant.items():
             locked = all((merchant, c) in self._locked for c in customers)
-            renewed = await self.session.execute(
-                RENEW_LOCKED_FACTS_VERSIONS if locked else RENEW_FACTS_VERSIONS,
-                {"merchant": merchant, "ids": customers},
-            )
-            for customer, version in renewed:
-                entry = self._current.get((merchant, customer))
-                if entry is not None:
-                    self._current[(merchant, customer)] = Entry(version, entry.generation, entry.history)
+            version = (
+                await self.session.execute(
+                    RENEW_LOCKED_FACTS_VERSIONS if locked else RENEW_FACTS_VERSIONS,
+                    {"merchant": merchant, "ids": customers},
+                )
+            ).scalar_one()
+            current = self._current
+            for customer in customers:
+                entry = current.get((merchant, customer))
+                if entry is not None:  # loaded, so its row exists and now has this version
+                    current[(merchant, customer)] = Entry(version, entry.generation, entry.history)
         self._changed.clear()
 
     def publish(self) -> None:
