@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 from segments.domain.builtins import builtin_segments, lifecycle_stage, preferred_categories
@@ -132,3 +133,18 @@ def test_cycles_are_detected() -> None:
     with pytest.raises(CyclicSegments):
         dependency_order({"a": ["b"], "b": ["a"]})
     assert dependency_order({"a": ["b"], "b": ["lifecycle:new"]}) == ["b", "a"]
+
+
+def test_ordering_segments_leaves_no_cycle_for_the_collector() -> None:
+    """Workers run the garbage collector on a clock (meadow_runtime.worker): what each batch does must
+    be freed by reference counting alone."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        assert dependency_order({"c": ["a"], "a": ["b"], "b": []}) == ["b", "a", "c"]
+        compile_segments({"s": parse_rule({"kind": "in_segment", "segment": "lifecycle:new"})}, NOW)
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()

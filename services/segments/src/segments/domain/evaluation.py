@@ -63,22 +63,27 @@ def compile_segments(rules: Mapping[str, Rule], now: datetime) -> CompiledSegmen
 def dependency_order(references: Mapping[str, Iterable[str]]) -> list[str]:
     ordered: list[str] = []
     state: dict[str, str] = {}
-
-    def visit(key: str) -> None:
-        if state.get(key) == "done":
-            return
-        if state.get(key) == "visiting":
-            raise CyclicSegments(key)
-        state[key] = "visiting"
-        for ref in references.get(key, ()):
-            if ref in references:
-                visit(ref)
-        state[key] = "done"
-        ordered.append(key)
-
     for key in sorted(references):
-        visit(key)
+        _visit(key, references, state, ordered)
     return ordered
+
+
+# A module function rather than a closure calling itself: such a closure is a reference cycle (with
+# `references` in it) that only the garbage collector frees, made on every batch, and workers run the
+# collector rarely (meadow_runtime.worker).
+def _visit(
+    key: str, references: Mapping[str, Iterable[str]], state: dict[str, str], ordered: list[str]
+) -> None:
+    if state.get(key) == "done":
+        return
+    if state.get(key) == "visiting":
+        raise CyclicSegments(key)
+    state[key] = "visiting"
+    for ref in references.get(key, ()):
+        if ref in references:
+            _visit(ref, references, state, ordered)
+    state[key] = "done"
+    ordered.append(key)
 
 
 class CyclicSegments(ValueError):
