@@ -164,75 +164,78 @@ async def _incremental(ctx: BenchContext, consumers: int | None) -> None:
     settings = ctx.infra.settings("segments", MIGRATIONS_DIR, consumer_batch_size=1000)
     consumers = consumers or settings.consumer_concurrency
     label = ".one_consumer" if consumers == 1 else ""
-    async with running_service(settings, SERVICE) as svc, _worker_consumers(svc, consumers) as runners:
-        # 50 segments saved, then three timed phases: new customers' orders, as many orders again of the
-        # same customers, then profile changes no segment reads; the collector as `meadow worker` runs it
-        with worker_collector():
-            async with svc.uow() as uow:
-                now = datetime.now(UTC)
-                for i, raw in enumerate(_segment_rules(50)):
-                    parse_rule(raw)
-                    await uow.definitions.add(
-                        StoredSegment(
-                            id=uuid4(),
-                            merchant_id=MERCHANT,
-                            key=f"s{i}",
-                            name=f"S{i}",
-                            description="",
-                            rule=json.loads(json.dumps(raw)),
-                            version=1,
-                            created_at=now,
-                            updated_at=now,
-                        )
+    # 50 segments saved, then three timed phases: new customers' orders, as many orders again of the same
+    # customers, then profile changes no segment reads; the collector as `meadow worker` runs it
+    async with (
+        running_service(settings, SERVICE) as svc,
+        _worker_consumers(svc, consumers) as runners,
+        worker_collector(),
+    ):
+        async with svc.uow() as uow:
+            now = datetime.now(UTC)
+            for i, raw in enumerate(_segment_rules(50)):
+                parse_rule(raw)
+                await uow.definitions.add(
+                    StoredSegment(
+                        id=uuid4(),
+                        merchant_id=MERCHANT,
+                        key=f"s{i}",
+                        name=f"S{i}",
+                        description="",
+                        rule=json.loads(json.dumps(raw)),
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
                     )
-                await uow.commit()
-            rng = random.Random(11)
-            orders = [
-                OrderPaid(
-                    order_id=f"o{n}",
-                    customer_id=f"c{rng.randrange(customers)}",
-                    lines=(
-                        OrderLine(
-                            line_id="l1",
-                            product_id=f"p{rng.randrange(100)}",
-                            category=rng.choice(CATEGORIES),
-                            quantity=1,
-                            amount_minor=rng.randrange(20_000),
-                        ),
-                    ),
-                    paid_at=now - timedelta(days=rng.randrange(120)),
                 )
-                for n in range(events)
-            ]
-            base = f"segments.incremental{label}"
-            seconds, changes = await _phase(
-                ctx, svc, settings, runners, orders, base, None,
-                lambda changes: f"order.paid over {customers:,} customers, 50 segments, one worker with "
-                f"{consumers} consumer(s); {changes:,} events out; goal >= 10,000",
-            )  # fmt: skip
-            ctx.report(
-                Measurement(f"{base}.changes_per_s", rate(changes, seconds), "events/s", "emitted"),
-                against="raw.pg.insert.executemany",
+            await uow.commit()
+        rng = random.Random(11)
+        orders = [
+            OrderPaid(
+                order_id=f"o{n}",
+                customer_id=f"c{rng.randrange(customers)}",
+                lines=(
+                    OrderLine(
+                        line_id="l1",
+                        product_id=f"p{rng.randrange(100)}",
+                        category=rng.choice(CATEGORIES),
+                        quantity=1,
+                        amount_minor=rng.randrange(20_000),
+                    ),
+                ),
+                paid_at=now - timedelta(days=rng.randrange(120)),
             )
-            # As many orders again, of the same customers: the steady state of a merchant whose customers
-            # are known and sit in their segments, where an order moves a few memberships, not dozens.
-            again = [order.model_copy(update={"order_id": f"{order.order_id}-again"}) for order in orders]
-            await _phase(
-                ctx, svc, settings, runners, again, base, "known_customers",
-                lambda changes: f"order.paid again over the same customers; {changes:,} events out",
-            )  # fmt: skip
-            # The same customers again, with a profile change no segment reads (the city): the cost of
-            # evaluation (facts loaded, built-ins and the segments reading the profile re-evaluated) without
-            # emission. Only customers the orders created: a customer first seen here is evaluated against
-            # every segment, and enters those that hold on empty facts.
-            known = sorted({order.customer_id for order in orders})
-            unchanged = [
-                CustomerProfileUpdated(customer_id=rng.choice(known), city=f"city-{n}") for n in range(events)
-            ]
-            await _phase(
-                ctx, svc, settings, runners, unchanged, base, "unchanged",
-                lambda changes: f"profile changes no segment reads; {changes:,} events out",
-            )  # fmt: skip
+            for n in range(events)
+        ]
+        base = f"segments.incremental{label}"
+        seconds, changes = await _phase(
+            ctx, svc, settings, runners, orders, base, None,
+            lambda changes: f"order.paid over {customers:,} customers, 50 segments, one worker with "
+            f"{consumers} consumer(s); {changes:,} events out; goal >= 10,000",
+        )  # fmt: skip
+        ctx.report(
+            Measurement(f"{base}.changes_per_s", rate(changes, seconds), "events/s", "emitted"),
+            against="raw.pg.insert.executemany",
+        )
+        # As many orders again, of the same customers: the steady state of a merchant whose customers
+        # are known and sit in their segments, where an order moves a few memberships, not dozens.
+        again = [order.model_copy(update={"order_id": f"{order.order_id}-again"}) for order in orders]
+        await _phase(
+            ctx, svc, settings, runners, again, base, "known_customers",
+            lambda changes: f"order.paid again over the same customers; {changes:,} events out",
+        )  # fmt: skip
+        # The same customers again, with a profile change no segment reads (the city): the cost of
+        # evaluation (facts loaded, built-ins and the segments reading the profile re-evaluated) without
+        # emission. Only customers the orders created: a customer first seen here is evaluated against
+        # every segment, and enters those that hold on empty facts.
+        known = sorted({order.customer_id for order in orders})
+        unchanged = [
+            CustomerProfileUpdated(customer_id=rng.choice(known), city=f"city-{n}") for n in range(events)
+        ]
+        await _phase(
+            ctx, svc, settings, runners, unchanged, base, "unchanged",
+            lambda changes: f"profile changes no segment reads; {changes:,} events out",
+        )  # fmt: skip
 
     ctx.infra.drop_database(settings.database_url)
 

@@ -10,7 +10,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 from .consumer import ConsumerRunner
 from .db import create_engine, create_session_factory
@@ -24,26 +24,40 @@ from .worker_http import serve_health
 
 log = logging.getLogger(__name__)
 
-# The collector's default (a young-generation pass every 700 net allocations) suits programs with few
-# objects alive at a time. A worker holds a batch's decoded events, rows and facts (and segments its cache
-# of facts) until the batch commits, and every pass walked them again: ~20% of the segments worker's CPU
-# in `make bench`, about half that with passes every 50,000. Garbage the collector alone frees (cycles) is
-# rare in a worker, so the memory this lets wait is small.
-WORKER_GC_THRESHOLDS = (50_000, 20, 100)
+# In a worker the collector runs on a clock, not on allocations. CPython's collector starts a pass every
+# 700 net allocations, and each pass walks every object allocated since the last one that is still alive.
+# A worker keeps much of what it allocates for a while (the batch in hand, segments' kept facts), and the
+# passes walked it again and again: 14% of the segments worker's CPU in `make bench` even at a pass every
+# 50,000 allocations. Reference counting frees everything but cycles, and the consumers make none in
+# their steady state (none per batch on segments' order path, measured), so a full pass now and then
+# frees what cycles there are (a failure's traceback, say) soon enough.
+WORKER_COLLECT_EVERY_SECONDS = 60.0
 
 
-@contextlib.contextmanager
-def worker_collector() -> Iterator[None]:
-    """The garbage collector as a worker runs it, for the duration: thresholds raised, and what exists
-    so far (modules, clients, compiled schemas) frozen out of every pass."""
-    before = gc.get_threshold()
+@contextlib.asynccontextmanager
+async def worker_collector(every: float = WORKER_COLLECT_EVERY_SECONDS) -> AsyncIterator[None]:
+    """The garbage collector as a worker runs it, for the duration: what exists so far (modules, clients,
+    compiled schemas) frozen out of every pass, no pass on allocations, and a full pass every `every`
+    seconds."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+    was_enabled = gc.isenabled()
+    gc.disable()
+
+    async def collect_on_a_clock() -> None:
+        while True:
+            await asyncio.sleep(every)  # a schedule, not synchronisation
+            gc.collect()
+
+    collector = asyncio.create_task(collect_on_a_clock(), name="garbage-collector")
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
+        if was_enabled:
+            gc.enable()
         gc.unfreeze()
 
 
@@ -124,7 +138,7 @@ async def run_worker(
     log.info("worker started", extra={"service": service.name, "tasks": [t.get_name() for t in tasks]})
 
     stopped = asyncio.create_task(stop.wait())
-    with worker_collector():
+    async with worker_collector():
         done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
     for task in done:
         if task is not stopped and task.exception() is not None:
