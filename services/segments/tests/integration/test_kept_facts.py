@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
@@ -188,3 +188,24 @@ async def test_a_kept_customer_erased_by_hand_is_not_skipped(svc: ServiceHarness
     await handle(svc.uow, second)
     assert await first_seen(svc, merchant, customer) is not None
     assert await entered(svc, merchant, customer, "lifecycle:new") == 2, "before the erasure and after"
+
+
+async def test_order_times_are_stored_to_the_microsecond_whatever_their_offset(svc: ServiceHarness) -> None:
+    merchant, customer = "m-kept-times", f"c-{uuid4()}"
+    shanghai = timezone(timedelta(hours=8))
+    times = [
+        datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=shanghai),
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),  # before the epoch
+    ]
+    for at in times:
+        await handle(svc.uow, order_paid(merchant, customer, at=at))
+    async with svc.uow() as uow:
+        stored = await uow.session.execute(
+            text(
+                "SELECT o.paid_at, l.paid_at FROM orders o JOIN order_lines l USING (merchant_id, order_id) "
+                "WHERE o.merchant_id = :m ORDER BY o.paid_at"
+            ),
+            {"m": merchant},
+        )
+        assert [tuple(row) for row in stored] == [(at, at) for at in sorted(times)]
+    assert await first_seen(svc, merchant, customer) == min(times)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from sys import intern
 from typing import Any
 
@@ -26,24 +26,31 @@ from .cache import FACTS_LOADED, CustomerKey, Entry, FactsCache, History
 ENSURE_CUSTOMERS = text(
     """
     INSERT INTO customers AS c (merchant_id, customer_id, first_seen_at)
-    SELECT :merchant, u.customer_id, min(u.at)
-    FROM unnest(CAST(:ids AS varchar[]), CAST(:ats AS timestamptz[])) AS u(customer_id, at)
+    SELECT :merchant, u.customer_id,
+           CAST('epoch' AS timestamptz) + min(CAST(u.at AS bigint)) * interval '1 microsecond'
+    FROM ROWS FROM (json_array_elements_text(CAST(:ids AS json)),
+                    json_array_elements_text(CAST(:ats AS json)))
+         AS u(customer_id, at)
     GROUP BY u.customer_id ORDER BY u.customer_id
     ON CONFLICT (merchant_id, customer_id) DO UPDATE SET first_seen_at = excluded.first_seen_at
     WHERE c.first_seen_at > excluded.first_seen_at
     RETURNING c.customer_id, c.xmax = 0 AS created
     """
 )
-# Whole batches in one statement each: one round trip, no per-row parameter binding. Ids and amounts
-# travel as JSON arrays, walked in step with the times by ROWS FROM: bound as SQL arrays, the driver
-# type-checks every element (2.6–4.5 µs of client CPU a line against 1.2, measured on 1,000-line batches).
+# Whole batches in one statement each: one round trip, no per-row parameter binding. Ids, amounts and
+# times travel as JSON arrays, walked in step by ROWS FROM: bound as SQL arrays, the driver type-checks
+# every element (2.6–4.5 µs of client CPU a line against 1.2, measured on 1,000-line batches), and
+# encodes a timestamptz in ~1.1 µs. Times are whole microseconds since the epoch (`epoch_micros`), exact
+# as a bigint, added back to the epoch by Postgres.
 INSERT_ORDERS = text(
     """
     INSERT INTO orders (merchant_id, order_id, customer_id, paid_at, total_minor, channel)
-    SELECT :merchant, o.order_id, o.customer_id, o.paid_at, CAST(o.total_minor AS bigint), o.channel
+    SELECT :merchant, o.order_id, o.customer_id,
+           CAST('epoch' AS timestamptz) + CAST(o.paid_at AS bigint) * interval '1 microsecond',
+           CAST(o.total_minor AS bigint), o.channel
     FROM ROWS FROM (json_array_elements_text(CAST(:order_ids AS json)),
                     json_array_elements_text(CAST(:customer_ids AS json)),
-                    unnest(CAST(:paid_at AS timestamptz[])),
+                    json_array_elements_text(CAST(:paid_at AS json)),
                     json_array_elements_text(CAST(:totals AS json)),
                     json_array_elements_text(CAST(:channels AS json)))
          AS o(order_id, customer_id, paid_at, total_minor, channel)
@@ -55,14 +62,15 @@ INSERT_ORDER_LINES = text(
     INSERT INTO order_lines (merchant_id, order_id, line_id, customer_id, product_id, category, amount_minor,
                              paid_at)
     SELECT :merchant, l.order_id, l.line_id, l.customer_id, l.product_id, l.category,
-           CAST(l.amount_minor AS bigint), l.paid_at
+           CAST(l.amount_minor AS bigint),
+           CAST('epoch' AS timestamptz) + CAST(l.paid_at AS bigint) * interval '1 microsecond'
     FROM ROWS FROM (json_array_elements_text(CAST(:order_ids AS json)),
                     json_array_elements_text(CAST(:line_ids AS json)),
                     json_array_elements_text(CAST(:customer_ids AS json)),
                     json_array_elements_text(CAST(:product_ids AS json)),
                     json_array_elements_text(CAST(:categories AS json)),
                     json_array_elements_text(CAST(:amounts AS json)),
-                    unnest(CAST(:paid_at AS timestamptz[])))
+                    json_array_elements_text(CAST(:paid_at AS json)))
          AS l(order_id, line_id, customer_id, product_id, category, amount_minor, paid_at)
     ON CONFLICT DO NOTHING
     """
@@ -260,8 +268,12 @@ RECORD_CHANGES = text(
              WITH ORDINALITY AS z(id, segment_key, customer_id, n)
     ),
     stage AS (
-        SELECT * FROM unnest(CAST(:stage_ids AS uuid[]), CAST(:stage_customers AS varchar[]),
-                             CAST(:old_stages AS varchar[]), CAST(:new_stages AS varchar[]))
+        -- the customers also as an SQL array, for the index probe of `staged`
+        SELECT CAST(s.id AS uuid) AS id, s.customer_id, s.old_stage, s.new_stage, s.n
+        FROM ROWS FROM (json_array_elements_text(CAST(:stage_ids AS json)),
+                        unnest(CAST(:stage_customers AS varchar[])),
+                        json_array_elements_text(CAST(:old_stages AS json)),
+                        json_array_elements_text(CAST(:new_stages AS json)))
              WITH ORDINALITY AS s(id, customer_id, old_stage, new_stage, n)
     ),
     exited AS (
@@ -360,9 +372,19 @@ class KeptFactsContradicted(RuntimeError):
 
 
 def stored_time(at: datetime) -> datetime:
-    """A time as a `timestamptz` column gives it back: the driver reads a time without an offset as the
-    process's local time, as `astimezone` does (and an aware time compares the same at any offset)."""
+    """A time as a `timestamptz` column gives it back: a time without an offset is read as the process's
+    local time, as `astimezone` (and the driver) read it; an aware one compares the same at any offset."""
     return at if at.tzinfo is not None else at.astimezone(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(at: datetime) -> int:
+    """A time as whole microseconds since the epoch, as statements take times in JSON (see INSERT_ORDERS);
+    exact, where a float of seconds is not."""
+    return (stored_time(at) - _EPOCH) // _MICROSECOND
 
 
 class FactsRepository:
@@ -413,7 +435,11 @@ class FactsRepository:
             return set()
         result = await self.session.execute(
             ENSURE_CUSTOMERS,
-            {"merchant": merchant, "ids": [c for c, _ in pairs], "ats": [at for _, at in pairs]},
+            {
+                "merchant": merchant,
+                "ids": json.dumps([c for c, _ in pairs]),
+                "ats": json.dumps([epoch_micros(at) for _, at in pairs]),
+            },
         )
         created = {customer for customer, is_new in result if is_new}
         self._created.update((merchant, c) for c in created)
@@ -455,7 +481,7 @@ class FactsRepository:
                 "merchant": merchant,
                 "order_ids": json.dumps([e.order_id for e in events]),
                 "customer_ids": json.dumps([e.customer_id for e in events]),
-                "paid_at": [e.paid_at for e in events],
+                "paid_at": json.dumps([epoch_micros(e.paid_at) for e in events]),
                 "totals": json.dumps([e.total_minor for e in events]),
                 "channels": json.dumps([e.channel for e in events]),
             },
@@ -471,7 +497,7 @@ class FactsRepository:
                 "product_ids": json.dumps([line.product_id for _, line in lines]),
                 "categories": json.dumps([line.category for _, line in lines]),
                 "amounts": json.dumps([line.amount_minor for _, line in lines]),
-                "paid_at": [e.paid_at for e, _ in lines],
+                "paid_at": json.dumps([epoch_micros(e.paid_at) for e, _ in lines]),
             },
         )
         if inserted.rowcount == len(lines):
@@ -759,10 +785,10 @@ class FactsRepository:
                 "keys": json.dumps([key for key, _ in pairs]),
                 "customers": json.dumps([customer for _, customer in pairs]),
                 "segment_ids": json.dumps(segment_ids),
-                "stage_ids": [str(uuid7()) for _ in stages],
+                "stage_ids": json.dumps([str(uuid7()) for _ in stages]),
                 "stage_customers": [customer for customer, _, _ in stages],
-                "old_stages": [old for _, old, _ in stages],
-                "new_stages": [new for _, _, new in stages],
+                "old_stages": json.dumps([old for _, old, _ in stages]),
+                "new_stages": json.dumps([new for _, _, new in stages]),
             },
         )
 
