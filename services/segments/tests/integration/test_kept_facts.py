@@ -8,12 +8,11 @@ of its own, as another process would have.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
-import pytest
 from prometheus_client import REGISTRY
 from segments_test_events import order_deliveries, order_paid
 from sqlalchemy import event, text
@@ -23,7 +22,6 @@ from meadow_runtime.db import create_session_factory
 from meadow_runtime.testing.harness import ServiceHarness
 from segments.app import SERVICE
 from segments.consumers import on_order_paid
-from segments.facts.repository import KeptFactsContradicted
 from segments.uow import SegmentsUnitOfWork
 
 Worker = Callable[[], Any]
@@ -42,9 +40,20 @@ def another_worker(svc: ServiceHarness) -> Worker:
     return lambda: SERVICE.unit_of_work(sessions, SERVICE.name)
 
 
-def facts_reads(svc: ServiceHarness) -> AbstractContextManager[list[str]]:
+@contextmanager
+def facts_reads(svc: ServiceHarness) -> Iterator[list[str]]:
     """The statements reading customers' facts in full, as they run."""
-    return statements(svc, "AS segment_keys")
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "AS segment_keys" in statement:
+            seen.append(statement)
+
+    event.listen(svc.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(svc.engine.sync_engine, "before_cursor_execute", record)
 
 
 def loaded(source: str) -> float:
@@ -130,22 +139,6 @@ async def test_a_batch_rolled_back_leaves_nothing_kept(svc: ServiceHarness) -> N
     assert await entered(svc, merchant, customer, "spent-15k") == 1
 
 
-@contextmanager
-def statements(svc: ServiceHarness, marker: str) -> Iterator[list[str]]:
-    """The statements containing `marker`, as they run."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if marker in statement:
-            seen.append(statement)
-
-    event.listen(svc.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(svc.engine.sync_engine, "before_cursor_execute", record)
-
-
 async def first_seen(svc: ServiceHarness, merchant: str, customer: str) -> datetime | None:
     async with svc.uow() as uow:
         rows = await uow.session.execute(
@@ -153,41 +146,6 @@ async def first_seen(svc: ServiceHarness, merchant: str, customer: str) -> datet
             {"m": merchant, "c": customer},
         )
         return rows.scalar_one_or_none()
-
-
-async def test_a_kept_customer_is_not_upserted_unless_seen_earlier(svc: ServiceHarness) -> None:
-    merchant, customer, now = "m-kept-seen", f"c-{uuid4()}", datetime.now(UTC)
-    await handle(svc.uow, order_paid(merchant, customer, at=now))
-    with statements(svc, "INSERT INTO customers") as upserts:
-        await handle(svc.uow, order_paid(merchant, customer, at=now + timedelta(hours=1)))
-    assert upserts == [], "the kept facts say the customer exists, first seen before this order"
-    with statements(svc, "INSERT INTO customers") as upserts:
-        await handle(svc.uow, order_paid(merchant, customer, at=now - timedelta(days=3)))
-    assert len(upserts) == 1, "an earlier order moves the first sighting back"
-    assert await first_seen(svc, merchant, customer) == now - timedelta(days=3)
-    await handle(svc.uow, order_paid(merchant, customer, at=now - timedelta(days=1)))
-    assert await first_seen(svc, merchant, customer) == now - timedelta(days=3)
-
-
-async def test_a_kept_customer_erased_by_hand_is_not_skipped(svc: ServiceHarness) -> None:
-    """A customer deleted by hand under a running worker (no code path deletes one): the batch fails
-    rather than write facts of a customer it never evaluates, the kept facts are forgotten, and the
-    runner's retry finds the customer new."""
-    merchant, customer = "m-kept-erased", f"c-{uuid4()}"
-    await handle(svc.uow, order_paid(merchant, customer, ("p1", "toys", 1_000)))
-    async with svc.uow() as uow:
-        for table in ("customers", "orders", "order_lines", "segment_memberships"):
-            await uow.session.execute(
-                text(f"DELETE FROM {table} WHERE merchant_id = :m AND customer_id = :c"),
-                {"m": merchant, "c": customer},
-            )
-        await uow.commit()
-    second = order_paid(merchant, customer, ("p2", "toys", 1_000))
-    with pytest.raises(KeptFactsContradicted):
-        await handle(svc.uow, second)
-    await handle(svc.uow, second)
-    assert await first_seen(svc, merchant, customer) is not None
-    assert await entered(svc, merchant, customer, "lifecycle:new") == 2, "before the erasure and after"
 
 
 async def test_order_times_are_stored_to_the_microsecond_whatever_their_offset(svc: ServiceHarness) -> None:

@@ -18,7 +18,7 @@ def history(lines: int = 0) -> History:
 def test_only_the_version_and_generation_kept_are_current() -> None:
     cache = FactsCache()
     kept = history(1)
-    cache.store({("m", "c"): Entry(7, 3, kept, AT)})
+    cache.store({("m", "c"): Entry(7, 3, kept)})
     assert cache.get(("m", "c"), 7, 3) is kept
     assert cache.get(("m", "c"), 8, 3) is None
     assert cache.get(("m", "c"), 7, None) is None
@@ -28,28 +28,18 @@ def test_only_the_version_and_generation_kept_are_current() -> None:
 def test_an_older_version_never_replaces_a_newer_one() -> None:
     cache = FactsCache()
     newer, older = history(2), history(1)
-    cache.store({("m", "c"): Entry(9, None, newer, AT)})
-    cache.store({("m", "c"): Entry(8, None, older, AT)})
+    cache.store({("m", "c"): Entry(9, None, newer)})
+    cache.store({("m", "c"): Entry(8, None, older)})
     assert cache.get(("m", "c"), 9, None) is newer
     assert cache.get(("m", "c"), 8, None) is None
 
 
-def test_the_first_sighting_kept_is_known_at_any_version() -> None:
-    cache = FactsCache()
-    cache.store({("m", "c"): Entry(7, 3, history(1), AT)})
-    assert cache.first_seen(("m", "c")) == AT
-    assert cache.first_seen(("m", "other")) is None
-    cache.clear()
-    assert cache.first_seen(("m", "c")) is None
-    assert (len(cache), cache.weight) == (0, 0)
-
-
 def test_past_capacity_the_least_recently_stored_go_first() -> None:
-    one = Entry(1, None, history(5), AT)
+    one = Entry(1, None, history(5))
     cache = FactsCache(capacity=3 * weight(one))
     for customer in ("a", "b", "c"):
         cache.store({("m", customer): one})
-    cache.store({("m", "a"): Entry(2, None, history(5), AT)})  # a is now the most recent
+    cache.store({("m", "a"): Entry(2, None, history(5))})  # a is now the most recent
     cache.store({("m", "d"): one})
     assert len(cache) == 3
     assert cache.get(("m", "b"), 1, None) is None

@@ -53,8 +53,6 @@ class Entry(NamedTuple):
     version: int
     generation: int | None
     history: History
-    # When the customer was first seen, as of `version`: it only ever moves back (repository.py).
-    first_seen_at: datetime
 
 
 # Units of `weight`, ~70 bytes each as measured with tracemalloc (5.2 KB for a customer with 10 order
@@ -82,16 +80,6 @@ class FactsCache:
         if entry is None or entry.version != version or entry.generation != generation:
             return None
         return entry.history
-
-    def first_seen(self, key: CustomerKey) -> datetime | None:
-        """When the customer was first seen, as of the facts kept (at any version); None if none are."""
-        entry = self._entries.get(key)
-        return None if entry is None else entry.first_seen_at
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.weight = 0
-        CACHE_WEIGHT.set(0)
 
     def store(self, entries: Mapping[CustomerKey, Entry]) -> None:
         for key, entry in entries.items():

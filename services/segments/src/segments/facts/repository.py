@@ -185,7 +185,7 @@ INVITERS_OF = text(
 READ_CUSTOMERS = """
     SELECT customer_id, gender, birth_year, city, size, channel, tier_rank, lifecycle,
            r_score, f_score, m_score,
-           facts_version, first_seen_at,
+           facts_version,
            (SELECT g.generation FROM membership_generations g WHERE g.merchant_id = :merchant) AS generation
     FROM customers WHERE merchant_id = :merchant AND customer_id = ANY(CAST(:ids AS varchar[]))
     ORDER BY customer_id
@@ -361,16 +361,6 @@ RENEW_MEMBERSHIP_GENERATION = text(
 NO_HISTORY = History((), (), (), frozenset(), None, 0, 0, frozenset())
 
 
-class KeptFactsContradicted(RuntimeError):
-    """The database lacks a customer the facts kept by this process say exists."""
-
-    def __init__(self, merchant: str, customers: Sequence[str]) -> None:
-        super().__init__(
-            f"customers {sorted(customers)[:5]!r} of merchant {merchant!r} are kept but have no row: "
-            "the facts kept are forgotten, and the batch runs again on what the database holds"
-        )
-
-
 def stored_time(at: datetime) -> datetime:
     """A time as a `timestamptz` column gives it back: a time without an offset is read as the process's
     local time, as `astimezone` (and the driver) read it; an aware one compares the same at any offset."""
@@ -406,8 +396,6 @@ class FactsRepository:
         # Every customer whose history this transaction changed: they need a new version.
         self._changed: set[CustomerKey] = set()
         self._locked: set[CustomerKey] = set()
-        # Customers taken to exist on the word of kept facts, without the upsert that creates them.
-        self._assumed: set[CustomerKey] = set()
         # Merchants whose memberships this transaction wrote outside an evaluation: each needs a generation.
         self._memberships_rewritten: set[str] = set()
 
@@ -428,9 +416,8 @@ class FactsRepository:
 
     async def ensure_customers(self, merchant: str, seen: Iterable[tuple[str, datetime]]) -> set[str]:
         """Create the customers not known yet, each first seen at the time of its event (the earliest of
-        several); returns those it created. A customer whose kept facts say they exist, first seen no
-        later than the event, is left alone without asking the database (`_known_since`)."""
-        pairs = [(c, at) for c, at in seen if not self._known_since(merchant, c, at)]
+        several); returns those it created."""
+        pairs = list(seen)
         if not pairs:
             return set()
         result = await self.session.execute(
@@ -444,32 +431,6 @@ class FactsRepository:
         created = {customer for customer, is_new in result if is_new}
         self._created.update((merchant, c) for c in created)
         return created
-
-    def _known_since(self, merchant: str, customer: str, at: datetime) -> bool:
-        """Whether facts this process kept (in this transaction or committed) say the customer exists,
-        first seen no later than `at`. Nothing can have made that untrue since: no customer row is ever
-        deleted, and a first sighting only moves back. The facts load checks the row is there all the
-        same (`_check_assumed`)."""
-        key = (merchant, customer)
-        entry = self._current.get(key)
-        if entry is not None:
-            first_seen_at: datetime | None = entry.first_seen_at
-        else:
-            first_seen_at = self._cache.first_seen(key) if self._cache is not None else None
-        if first_seen_at is None or first_seen_at > stored_time(at):
-            return False
-        self._assumed.add(key)
-        return True
-
-    def _check_assumed(self, merchant: str, requested: Iterable[str], found: Mapping[str, object]) -> None:
-        """A customer taken to exist without asking the database whose row is gone (deleted by hand under
-        a running worker) makes every kept fact suspect: they are forgotten, and the transaction fails,
-        to be run again on what the database holds."""
-        missing = [c for c in requested if (merchant, c) in self._assumed and c not in found]
-        if missing:
-            if self._cache is not None:
-                self._cache.clear()
-            raise KeptFactsContradicted(merchant, missing)
 
     async def add_orders(self, merchant: str, events: Sequence[OrderPaid]) -> None:
         """The orders and their lines; an order seen before (a replay, under any event id) adds nothing."""
@@ -600,19 +561,17 @@ class FactsRepository:
         nor given to it)."""
         params = {"merchant": merchant, "ids": sorted(set(customer_ids))}
         rows = await self.session.execute(LOAD_CUSTOMERS if lock else VIEW_CUSTOMERS, params)
-        columns = list(rows.keys())[:-3]  # customer_id first; zip is ~5× cheaper than dict(row._mapping)
+        columns = list(rows.keys())[:-2]  # customer_id first; zip is ~5× cheaper than dict(row._mapping)
         profiles: dict[str, dict[str, Any]] = {}
-        seen: dict[str, tuple[int, int | None, datetime]] = {}
-        for *profile, version, first_seen_at, generation in rows:
+        seen: dict[str, tuple[int, int | None]] = {}
+        for *profile, version, generation in rows:
             profiles[profile[0]] = dict(zip(columns, profile, strict=True))
-            seen[profile[0]] = (version, generation, first_seen_at)
-        if lock and self._assumed:
-            self._check_assumed(merchant, customer_ids, profiles)
+            seen[profile[0]] = (version, generation)
         if not profiles:
             return {}
         histories: dict[str, History] = {}
         if lock:
-            for customer, (version, generation, _first_seen_at) in seen.items():
+            for customer, (version, generation) in seen.items():
                 history = self._history_at(merchant, customer, version, generation)
                 if history is not None:
                     histories[customer] = history
@@ -622,10 +581,10 @@ class FactsRepository:
         if lock:
             FACTS_LOADED.labels("kept").inc(len(profiles) - len(unread))
             FACTS_LOADED.labels("read").inc(len(unread))
-            for customer, (version, generation, first_seen_at) in seen.items():
+            for customer, (version, generation) in seen.items():
                 key = (merchant, customer)
                 self._locked.add(key)
-                self._current[key] = Entry(version, generation, histories[customer], first_seen_at)
+                self._current[key] = Entry(version, generation, histories[customer])
                 self._added_lines.pop(key, None)
                 self._rewritten.discard(key)
                 self._created.discard(key)
@@ -728,9 +687,7 @@ class FactsRepository:
             for customer in customers:
                 entry = current.get((merchant, customer))
                 if entry is not None:  # loaded, so its row exists and now has this version
-                    current[(merchant, customer)] = Entry(
-                        version, entry.generation, entry.history, entry.first_seen_at
-                    )
+                    current[(merchant, customer)] = Entry(version, entry.generation, entry.history)
         self._changed.clear()
 
     def publish(self) -> None:
@@ -808,7 +765,7 @@ class FactsRepository:
                 del self._current[key]
             else:
                 self._current[key] = Entry(
-                    entry.version, entry.generation, History(*entry.history[:-1], after), entry.first_seen_at
+                    entry.version, entry.generation, History(*entry.history[:-1], after)
                 )
 
     async def enter_segments(self, merchant: str, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
