@@ -154,6 +154,9 @@ async def test_order_times_are_stored_to_the_microsecond_whatever_their_offset(s
     times = [
         datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=shanghai),
         datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),  # before the epoch
+        # past 2^53 µs either side of the epoch, where a float of microseconds is no longer exact
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
     ]
     for at in times:
         await handle(svc.uow, order_paid(merchant, customer, at=at))
