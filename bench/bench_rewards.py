@@ -28,12 +28,12 @@ from harness import (
     consume_concurrently,
     percentile,
     rate,
-    worker_heap,
 )
 from meadow_contracts import Envelope, OrderLine, OrderPaid, Topic, decode
 from meadow_runtime.auth import issue_token
 from meadow_runtime.consumer import ConsumerRunner, Delivery
 from meadow_runtime.db import create_engine, create_session_factory, plain_url
+from meadow_runtime.heap import worker_collector
 from meadow_runtime.inbox import claim_new
 from meadow_runtime.kafka import create_consumer, create_producer
 from meadow_runtime.settings import Settings
@@ -115,7 +115,7 @@ async def _ingest(settings: Settings, count: int, consumers: int) -> tuple[float
     for runner in runners:
         await runner.start()
     try:
-        with worker_heap():
+        async with worker_collector():
             seconds, handled = await consume_concurrently(runners, count)
     finally:
         for runner in runners:

@@ -14,11 +14,12 @@ from typing import Any
 import asyncpg
 from sqlalchemy import create_engine
 
-from harness import BenchContext, Measurement, Stopwatch, rate, worker_heap
+from harness import BenchContext, Measurement, Stopwatch, rate
 from meadow_contracts import CustomerProfileUpdated, Envelope, Topic
 from meadow_runtime.consumer import ConsumerRunner, Delivery, HandlerRegistry
 from meadow_runtime.db import create_engine as create_async_engine
 from meadow_runtime.db import create_session_factory, plain_url, psycopg_url
+from meadow_runtime.heap import worker_collector
 from meadow_runtime.kafka import create_producer
 from meadow_runtime.relay import OutboxRelay
 from meadow_runtime.settings import Settings
@@ -120,9 +121,10 @@ async def _consumer(ctx: BenchContext, settings: Settings, count: int) -> None:
     await runner.start()
     try:
         await runner.wait_until_assigned()
-        with worker_heap(), Stopwatch() as watch:
-            while runner.handled < count:
-                await runner.poll_once(timeout_ms=1000)
+        async with worker_collector():
+            with Stopwatch() as watch:
+                while runner.handled < count:
+                    await runner.poll_once(timeout_ms=1000)
     finally:
         await runner.stop()
         await dlq.stop()

@@ -25,13 +25,12 @@ from harness import (
     Stopwatch,
     consume_concurrently,
     rate,
-    worker_heap,
 )
 from meadow_contracts import CustomerProfileUpdated, Envelope, OrderLine, OrderPaid
 from meadow_runtime.consumer import ConsumerRunner
+from meadow_runtime.heap import worker_collector
 from meadow_runtime.kafka import create_producer
 from meadow_runtime.testing.harness import running_service
-from meadow_runtime.worker import worker_collector
 from segments.app import MIGRATIONS_DIR, SERVICE
 from segments.definitions.repository import StoredSegment
 from segments.definitions.service import matching_customers, recompute
@@ -319,7 +318,7 @@ async def _produce_and_consume(
     finally:
         await producer.stop()
     total = sum(runner.handled for runner in runners) + len(events)
-    with worker_heap(), CpuMeter() as cpu:
+    with CpuMeter() as cpu:
         seconds, handled = await consume_concurrently(runners, total)
     async with svc.uow() as uow:
         after = (await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar_one()

@@ -8,17 +8,14 @@ Numbers are never asserted: they are printed, as ratios, for people to read.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import statistics
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from meadow_runtime.consumer import ConsumerRunner
-from meadow_runtime.heap import tune_heap_for_batches
 from meadow_runtime.testing.infrastructure import Infrastructure
 
 
@@ -136,14 +133,3 @@ async def consume_concurrently(runners: Sequence[ConsumerRunner[Any]], total: in
     with Stopwatch() as watch:
         await asyncio.gather(*(poll(runner) for runner in runners))
     return watch.seconds, handled() - before
-
-
-@contextmanager
-def worker_heap() -> Iterator[None]:
-    """The garbage collector as a worker process tunes it once started (`meadow worker`), put back
-    afterwards: the benchmarks that follow in this process may serve an API, which keeps the defaults."""
-    before = tune_heap_for_batches()
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)

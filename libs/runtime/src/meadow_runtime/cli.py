@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from .heap import freeze_startup_heap, tune_heap_for_batches
+from .heap import freeze_startup_heap
 from .service import ServiceDefinition
 from .settings import Settings
 
@@ -44,7 +44,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
     service = load_service(args.service)
-    tune_heap_for_batches()
     asyncio.run(
         run_worker(
             _settings(args.service),
@@ -62,7 +61,6 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         raise SystemExit(f"{args.service} has no scheduler")
     from .worker import run_worker
 
-    tune_heap_for_batches()
     asyncio.run(
         run_worker(_settings(args.service), service, with_scheduler=True, health_port=args.health_port)
     )

@@ -5,11 +5,19 @@ APIs and batch processes (workers, schedulers) want different things: see each f
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+from collections.abc import AsyncIterator
 
-# In batch processes, collections of the youngest generation start after this many net allocations
-# (CPython's default: 700).
-YOUNG_GENERATION_THRESHOLD = 50_000
+# In a batch process the collector runs on a clock, not on allocations. CPython's collector starts a pass
+# every 700 net allocations, and each pass walks every object allocated since the last one that is still
+# alive. A worker keeps much of what it allocates for a while (the batch in hand, segments' kept facts),
+# and the passes walked it again and again: 14% of the segments worker's CPU in `make bench` even at a
+# pass every 50,000 allocations. Reference counting frees everything but cycles, and the consumers make
+# none in their steady state (none per batch on segments' order path, measured), so a full pass now and
+# then frees what cycles there are (a failure's traceback, say) soon enough.
+WORKER_COLLECT_EVERY_SECONDS = 60.0
 
 
 def freeze_startup_heap() -> None:
@@ -23,17 +31,28 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def tune_heap_for_batches() -> tuple[int, int, int]:
-    """Freeze the start-up heap and collect the young generation rarely; returns the thresholds before.
-
-    For workers and schedulers, not APIs. A consumer batch holds a thousand decoded events at once: with
-    the default threshold the young generation was collected ~13 times per thousand events, each time
-    promoting the batch's live objects into older generations that were then rescanned (~7 µs per event
-    of a no-op consumer's ~40). An API wants the opposite: its requests' garbage collected in small
-    steps, since one rare large collection is a pause in some request's latency (paced join p99 measured
-    26 ms with the default, 50 ms with this threshold).
-    """
+@contextlib.asynccontextmanager
+async def worker_collector(every: float = WORKER_COLLECT_EVERY_SECONDS) -> AsyncIterator[None]:
+    """The garbage collector as a batch process (worker, scheduler) runs it, for the duration: what exists
+    so far frozen out of every pass (`freeze_startup_heap`), no pass on allocations, and a full pass
+    every `every` seconds. Not for APIs, which want their requests' garbage collected in small steps: one
+    rare large collection is a pause in some request's latency."""
     freeze_startup_heap()
-    before = gc.get_threshold()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *before[1:])
-    return before
+    was_enabled = gc.isenabled()
+    gc.disable()
+
+    async def collect_on_a_clock() -> None:
+        while True:
+            await asyncio.sleep(every)  # a schedule, not synchronisation
+            gc.collect()
+
+    collector = asyncio.create_task(collect_on_a_clock(), name="garbage-collector")
+    try:
+        yield
+    finally:
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()

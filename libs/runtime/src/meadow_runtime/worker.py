@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from .consumer import ConsumerRunner
 from .db import create_engine, create_session_factory
+from .heap import worker_collector
 from .kafka import create_producer
 from .relay import OutboxRelay
 from .service import PeriodicJob, ServiceDefinition
@@ -23,42 +23,6 @@ from .uow import UnitOfWork
 from .worker_http import serve_health
 
 log = logging.getLogger(__name__)
-
-# In a worker the collector runs on a clock, not on allocations. CPython's collector starts a pass every
-# 700 net allocations, and each pass walks every object allocated since the last one that is still alive.
-# A worker keeps much of what it allocates for a while (the batch in hand, segments' kept facts), and the
-# passes walked it again and again: 14% of the segments worker's CPU in `make bench` even at a pass every
-# 50,000 allocations. Reference counting frees everything but cycles, and the consumers make none in
-# their steady state (none per batch on segments' order path, measured), so a full pass now and then
-# frees what cycles there are (a failure's traceback, say) soon enough.
-WORKER_COLLECT_EVERY_SECONDS = 60.0
-
-
-@contextlib.asynccontextmanager
-async def worker_collector(every: float = WORKER_COLLECT_EVERY_SECONDS) -> AsyncIterator[None]:
-    """The garbage collector as a worker runs it, for the duration: what exists so far (modules, clients,
-    compiled schemas) frozen out of every pass, no pass on allocations, and a full pass every `every`
-    seconds."""
-    gc.collect()
-    gc.freeze()
-    was_enabled = gc.isenabled()
-    gc.disable()
-
-    async def collect_on_a_clock() -> None:
-        while True:
-            await asyncio.sleep(every)  # a schedule, not synchronisation
-            gc.collect()
-
-    collector = asyncio.create_task(collect_on_a_clock(), name="garbage-collector")
-    try:
-        yield
-    finally:
-        collector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await collector
-        if was_enabled:
-            gc.enable()
-        gc.unfreeze()
 
 
 async def _run_job(

@@ -136,7 +136,7 @@ def test_cycles_are_detected() -> None:
 
 
 def test_ordering_segments_leaves_no_cycle_for_the_collector() -> None:
-    """Workers run the garbage collector on a clock (meadow_runtime.worker): what each batch does must
+    """Workers run the garbage collector on a clock (meadow_runtime.heap): what each batch does must
     be freed by reference counting alone."""
     gc.collect()
     was_enabled = gc.isenabled()

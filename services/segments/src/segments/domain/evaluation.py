@@ -70,7 +70,7 @@ def dependency_order(references: Mapping[str, Iterable[str]]) -> list[str]:
 
 # A module function rather than a closure calling itself: such a closure is a reference cycle (with
 # `references` in it) that only the garbage collector frees, made on every batch, and workers run the
-# collector rarely (meadow_runtime.worker).
+# collector rarely (meadow_runtime.heap).
 def _visit(
     key: str, references: Mapping[str, Iterable[str]], state: dict[str, str], ordered: list[str]
 ) -> None:
