@@ -42,5 +42,5 @@ def test_facts_from_fields_equal_facts_from_init() -> None:
     }
     built = CustomerFacts.from_fields(dict(values))
     assert built == CustomerFacts(**values)  # type: ignore[arg-type]
-    assert built.order_ids == frozenset({"o1"})
-    assert built.with_lifecycle("problem").lifecycle == "problem"
+    assert built.order_count == 1
+    assert built.evaluated("problem", built.segments).lifecycle == "problem"

@@ -49,10 +49,6 @@ def lifecycle_stage(facts: CustomerFacts, now: datetime, policy: Policy = DEFAUL
     return "new"
 
 
-def net_spend(facts: CustomerFacts) -> int:
-    return sum(map(LINE_AMOUNT, facts.lines)) - sum(map(LINE_AMOUNT, facts.refunds))
-
-
 def _spend_by_category(facts: CustomerFacts) -> dict[str, int]:
     spend: dict[str, int] = {}
     for line in facts.lines:
@@ -74,7 +70,21 @@ def preferred_categories(facts: CustomerFacts, top: int) -> list[str]:
 # What the built-in memberships depend on, as a tuple (lifecycle stage, fan, spreader, distributor, r, f,
 # m, gender, channel, size, age band, preferred categories, spending tier) -> the keys. Customers share
 # few such combinations, so the keys of each are built once per process, and shared.
-_Signature = tuple[object, ...]
+_Signature = tuple[
+    Lifecycle,
+    bool,
+    bool,
+    bool,
+    int | None,
+    int | None,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    tuple[str, ...],
+    str | None,
+]
 _KEYS_BY_SIGNATURE: dict[_Signature, frozenset[str]] = {}
 _MAX_SIGNATURES = 100_000
 
@@ -142,7 +152,7 @@ def _keys_of(signature: _Signature) -> frozenset[str]:
             keys.add(f"tag:{name}:{value}")
     if band is not None:
         keys.add(f"tag:age_band:{band}")
-    for category in preferred:  # type: ignore[attr-defined]
+    for category in preferred:
         keys.add(f"tag:preference:{category}")
     if tier is not None:
         keys.add(f"tag:spending_power:{tier}")

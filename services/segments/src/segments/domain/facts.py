@@ -133,10 +133,6 @@ class CustomerFacts:
         return value
 
     @property
-    def order_ids(self) -> frozenset[str]:
-        return frozenset(map(_ORDER_ID, self.lines))
-
-    @property
     def order_count(self) -> int:
         """Distinct orders (a customer's lines are few: a set of their ids costs less than keeping it)."""
         return len(set(map(_ORDER_ID, self.lines)))
@@ -163,12 +159,6 @@ class CustomerFacts:
     @computed_once
     def activity_totals(self) -> dict[Hashable, tuple[int, int]]:
         return {}
-
-    def with_segments(self, segments: AbstractSet[str]) -> CustomerFacts:
-        return self.evaluated(self.lifecycle, segments)
-
-    def with_lifecycle(self, stage: Lifecycle) -> CustomerFacts:
-        return self.evaluated(stage, self.segments)
 
     def evaluated(self, stage: Lifecycle, segments: AbstractSet[str]) -> CustomerFacts:
         """A copy at another stage and memberships. Not `dataclasses.replace`, which re-runs `__init__`
