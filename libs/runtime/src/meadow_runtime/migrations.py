@@ -126,28 +126,17 @@ def set_outbox_time_index(method: str) -> None:
     """Index the outbox's `created_at` (what a replay selects on) with `brin` or, to undo it, `btree`.
 
     Rows are written in time order, so a block-range index prunes a replay's scan nearly as well as a
-    b-tree, at a fraction of the cost each row's insert paid to keep one. Idempotent: a fresh database
-    has the block-range index from `create_runtime_tables` already and keeps it.
+    b-tree, at a fraction of the cost each row's insert paid to keep one. The index is built anew either
+    way: on a fresh database, which has the block-range index from `create_runtime_tables` already, the
+    outbox is empty.
     """
     from alembic import op
 
     if method not in ("brin", "btree"):
         raise ValueError(method)
     options = " WITH (autosummarize = on)" if method == "brin" else ""
-    op.execute(
-        f"""
-        DO $$ BEGIN
-            IF NOT EXISTS (
-                SELECT 1 FROM pg_indexes
-                WHERE tablename = 'outbox' AND indexname = 'ix_outbox_created_at'
-                  AND indexdef LIKE '% USING {method} %'
-            ) THEN
-                DROP INDEX IF EXISTS ix_outbox_created_at;
-                CREATE INDEX ix_outbox_created_at ON outbox USING {method} (created_at){options};
-            END IF;
-        END $$
-        """
-    )
+    op.execute("DROP INDEX IF EXISTS ix_outbox_created_at")
+    op.execute(f"CREATE INDEX ix_outbox_created_at ON outbox USING {method} (created_at){options}")
 
 
 def set_key_collation(keys: Mapping[str, Sequence[tuple[str, int]]], collation: str) -> None:
