@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from alembic import command
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from meadow_runtime.db import psycopg_url
+from meadow_runtime.db import plain_url
 from meadow_runtime.migrations import alembic_config, head_revision, schema_against_models, upgrade
 from meadow_runtime.settings import Settings
 from segments.app import MIGRATIONS_DIR
@@ -42,37 +45,32 @@ async def test_group_memberships_are_stints_with_at_most_one_open(settings: Sett
 
 
 def _index_methods(database_url: str) -> dict[str, str]:
-    engine = create_engine(psycopg_url(database_url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ("
-                    "'ix_segment_memberships_customer', 'ix_orders_customer', 'ix_order_lines_customer', "
-                    "'ix_outbox_created_at')"
-                )
-            )
-            return {name: definition.split(" USING ", 1)[1] for name, definition in rows}
-    finally:
-        engine.dispose()
+    with psycopg.connect(plain_url(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ("
+            "'ix_segment_memberships_customer', 'ix_orders_customer', 'ix_order_lines_customer', "
+            "'ix_outbox_created_at')"
+        )
+        return {name: definition.split(" USING ", 1)[1] for name, definition in rows}
 
 
-def test_customer_lookups_hash_and_outbox_times_take_block_ranges_both_ways(settings: Settings) -> None:
+def test_customer_lookups_hash_and_outbox_times_take_block_ranges_both_ways(infrastructure: Any) -> None:
     """Index methods, which the models comparison cannot see either: from head down to before 0010
-    (b-trees everywhere) and up again."""
+    (b-trees everywhere) and up again, in a database of its own."""
+    url = infrastructure.fresh_database(MIGRATIONS_DIR)
     at_head = {
         "ix_segment_memberships_customer": "hash (customer_id)",
         "ix_orders_customer": "hash (customer_id)",
         "ix_order_lines_customer": "hash (customer_id)",
         "ix_outbox_created_at": "brin (created_at) WITH (autosummarize='on')",
     }
-    assert _index_methods(settings.database_url) == at_head
-    command.downgrade(alembic_config(MIGRATIONS_DIR, settings.database_url), "0009")
-    assert _index_methods(settings.database_url) == {
+    assert _index_methods(url) == at_head
+    command.downgrade(alembic_config(MIGRATIONS_DIR, url), "0009")
+    assert _index_methods(url) == {
         "ix_segment_memberships_customer": "btree (merchant_id, customer_id)",
         "ix_orders_customer": "btree (merchant_id, customer_id)",
         "ix_order_lines_customer": "btree (merchant_id, customer_id)",
         "ix_outbox_created_at": "btree (created_at)",
     }
-    upgrade(MIGRATIONS_DIR, settings.database_url)
-    assert _index_methods(settings.database_url) == at_head
+    upgrade(MIGRATIONS_DIR, url)
+    assert _index_methods(url) == at_head
